@@ -177,7 +177,9 @@ class City:
             context = {
                 "layer": [str(v) for v in self.context["layer"]],
                 "name": [None if pd.isna(v) else str(v) for v in self.context.get("name", [])],
-                "wkb": [base64.b64encode(g).decode() for g in shapely.to_wkb(self.context.geometry)],
+                "wkb": [
+                    base64.b64encode(g).decode() for g in shapely.to_wkb(self.context.geometry)
+                ],
             }
         return {
             "version": 1,
@@ -343,7 +345,7 @@ def normalise(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     }
     for name, dtype in COLUMNS.items():
         if name not in gdf:
-            gdf[name] = defaults.get(name, None) if n else pd.Series([], dtype=dtype)
+            gdf[name] = defaults.get(name) if n else pd.Series([], dtype=dtype)
         if dtype == "float64":
             gdf[name] = pd.to_numeric(gdf[name], errors="coerce").astype("float64")
         elif dtype in ("bool", "int8"):

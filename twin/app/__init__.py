@@ -1,0 +1,1 @@
+"""The trame web application. Only this package imports trame."""

@@ -1,0 +1,1 @@
+"""Mesh: the whole City as one :class:`pyvista.PolyData` (vectorised), and exporters."""

@@ -1,0 +1,1 @@
+"""Scene: scene files, binding sensors to buildings, colour styles, the live twin object."""
