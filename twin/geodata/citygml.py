@@ -1,0 +1,542 @@
+"""Read CityGML 1.0, 2.0 and 3.0 building models into a :class:`~twin.geodata.city.City`.
+
+The file is streamed with :func:`lxml.etree.iterparse`: each ``Building`` is read when its
+end tag arrives, then the element and everything before it is cleared, so memory stays
+constant on large tiles. Inside a building, elements are matched by local name, which
+covers the three versions at once:
+
+* 1.0/2.0: ``bldg:lod{n}Solid`` / ``bldg:lod{n}MultiSurface`` on the building, thematic
+  surfaces under ``bldg:boundedBy`` (``bldg:WallSurface``/``lod2MultiSurface``), parts under
+  ``bldg:consistsOfBuildingPart``;
+* 3.0: ``lod{n}Solid`` / ``lod{n}MultiSurface`` in the core namespace, surfaces under
+  ``core:boundary`` (``con:WallSurface``), parts under ``bldg:buildingPart``.
+
+When a building has thematic surfaces at the chosen LoD they are used (with their
+semantics) and its ``lod{n}Solid`` is ignored for that LoD: in CityGML the solid usually
+references the same polygons by ``xlink:href``. Without thematic surfaces the solid's or
+multi-surface's polygons are taken and classified by their normals. ``xlink:href``
+references resolve against ``gml:id`` elements of the same building (and its parts);
+references to polygons elsewhere in the file are counted and skipped (the file is not
+held in memory).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from lxml import etree
+
+from twin.errors import GeodataError
+from twin.geodata import surfaces as surf
+from twin.geodata.city import City
+from twin.geodata.citygml_model import (
+    BuildingRecord,
+    assemble_city,
+    check_lod,
+    choose_lod,
+    roof_shape,
+)
+
+log = logging.getLogger(__name__)
+
+_GML = ("http://www.opengis.net/gml", "http://www.opengis.net/gml/3.2")
+_GML_ID = tuple(f"{{{ns}}}id" for ns in _GML)
+_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+_BLDG = tuple(f"http://www.opengis.net/citygml/building/{v}" for v in ("1.0", "2.0", "3.0"))
+_CORE = tuple(f"http://www.opengis.net/citygml/{v}" for v in ("1.0", "2.0", "3.0"))
+_BUILDING_TAGS = tuple(f"{{{ns}}}Building" for ns in _BLDG)
+_MEMBER_TAGS = (
+    *(f"{{{ns}}}cityObjectMember" for ns in _CORE),
+    *(f"{{{ns}}}featureMember" for ns in _GML),
+    *(f"{{{ns}}}featureMembers" for ns in _GML),
+)
+_ENVELOPE_TAGS = tuple(f"{{{ns}}}Envelope" for ns in _GML)
+
+_LOD_PROP = re.compile(r"lod([1-4])(Solid|MultiSurface|CompositeSurface|Geometry)$")
+_SEMANTIC = {
+    "GroundSurface": "G",
+    "WallSurface": "W",
+    "RoofSurface": "R",
+    "ClosureSurface": "O",
+    "OuterFloorSurface": "O",
+    "OuterCeilingSurface": "O",
+}
+_POLYGON_NAMES = frozenset({"Polygon", "Triangle", "PolygonPatch", "Rectangle"})
+_PART_PROPS = frozenset({"consistsOfBuildingPart", "buildingPart"})
+_SURFACE_PROPS = frozenset({"boundedBy", "boundary"})
+
+
+def _local(tag: Any) -> str:
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
+
+
+def _ns(tag: str) -> str:
+    return tag[1:].partition("}")[0] if tag.startswith("{") else ""
+
+
+def read_citygml(
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    lod: int | None = None,
+    progress: bool = False,
+) -> City:
+    """Read the buildings of a CityGML 1.0, 2.0 or 3.0 file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.gml``/``.xml`` file with a ``CityModel`` root.
+    crs : str, optional
+        Target CRS (``"EPSG:25832"``); by default the file's own when projected, else the
+        UTM zone of the data. When the file names no CRS, ``crs`` is also taken as the CRS
+        of its coordinates.
+    lod : int, optional
+        The level of detail to read (1-4). By default each building's highest. Buildings
+        without geometry at the requested LoD are skipped (and counted in the log).
+    progress : bool
+        Show a progress bar over the bytes read.
+
+    Returns
+    -------
+    City
+        ``format="citygml"``, ids ``"citygml/<gml:id>"``; BuildingParts as rows with
+        ``is_part=True``; LoD2+ rows carry their ``surfaces``.
+
+    Raises
+    ------
+    GeodataError
+        If the file is empty, not XML, not CityGML, broken (with line and column), names an
+        unknown CRS, or holds no building with geometry.
+    ConfigError
+        If ``lod`` is not 1-4.
+
+    Examples
+    --------
+    >>> city = read_citygml("Potsdam_LoD1.gml")  # doctest: +SKIP
+    >>> city.crs, city.n_buildings  # doctest: +SKIP
+    ('EPSG:25833', 97)
+    """
+    path = Path(path)
+    wanted = check_lod(lod)
+    started = time.perf_counter()
+    _check_root(path)
+    reader = _Reader(path, wanted)
+    size = path.stat().st_size
+    with open(path, "rb") as raw:
+        stream: IO[bytes] = raw
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=size, unit="B", unit_scale=True, desc=path.name)
+            stream = _ProgressReader(raw, bar)  # type: ignore[assignment]
+        try:
+            reader.parse(stream)
+        except etree.XMLSyntaxError as err:
+            line, col = err.position if err.position else (err.lineno, 0)
+            raise GeodataError(
+                f"{path}: line {line}, column {col}: XML syntax error ({err.msg}); "
+                "expected a complete, well-formed CityGML document (is the file truncated?)"
+            ) from err
+        finally:
+            if bar is not None:
+                bar.close()
+    reader.log_summary()
+    city = assemble_city(
+        reader.records,
+        reader.builder,
+        fmt="citygml",
+        path=path,
+        file_crs=reader.file_srs,
+        crs=crs,
+    )
+    log.info(
+        "%s: %d buildings (%d parts) read in %.2f s",
+        path,
+        city.n_buildings,
+        city.n_parts,
+        time.perf_counter() - started,
+    )
+    return city
+
+
+class _ProgressReader:
+    """A binary file wrapper that advances a tqdm bar by the bytes read."""
+
+    def __init__(self, raw: IO[bytes], bar: Any) -> None:
+        self._raw = raw
+        self._bar = bar
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n)
+        self._bar.update(len(data))
+        return data
+
+
+def _check_root(path: Path) -> None:
+    """Fail early and clearly when ``path`` is empty, not XML or not a CityModel."""
+    if not path.is_file():
+        raise GeodataError(f"{path}: no such file (expected a CityGML file)")
+    if path.stat().st_size == 0:
+        raise GeodataError(f"{path}: the file is empty (expected a CityGML document)")
+    try:
+        for _event, elem in etree.iterparse(str(path), events=("start",)):
+            root = elem.tag
+            break
+        else:  # pragma: no cover - a parsed document always has a root
+            root = ""
+    except etree.XMLSyntaxError as err:
+        line, col = err.position if err.position else (err.lineno, 0)
+        raise GeodataError(
+            f"{path}: line {line}, column {col}: not XML ({err.msg}); "
+            "expected a CityGML document starting with <CityModel>"
+        ) from err
+    if _local(root) != "CityModel" or not _ns(root).startswith("http://www.opengis.net/citygml"):
+        raise GeodataError(
+            f"{path}: line 1: the root element is <{root}>, expected a CityGML <CityModel> "
+            "(namespace http://www.opengis.net/citygml/1.0, /2.0 or /3.0)"
+        )
+
+
+class _Reader:
+    """Stream one CityGML file into records + a SurfaceBuilder."""
+
+    def __init__(self, path: Path, wanted: float | None) -> None:
+        self.path = path
+        self.wanted = wanted
+        self.records: list[BuildingRecord] = []
+        self.builder = surf.SurfaceBuilder()
+        self.file_srs: str | None = None
+        self.skipped_objects: dict[str, int] = {}
+        self.no_geometry = 0
+        self.unresolved = 0
+        self.n_buildings = 0
+        self._ids: dict[str, Any] | None = None
+
+    # -- streaming -------------------------------------------------------------------
+    def parse(self, stream: IO[bytes]) -> None:
+        tags = (*_BUILDING_TAGS, *_MEMBER_TAGS, *_ENVELOPE_TAGS)
+        context = etree.iterparse(stream, events=("end",), tag=tags, huge_tree=True)
+        for _event, elem in context:
+            tag = elem.tag
+            if tag in _ENVELOPE_TAGS:
+                if self.file_srs is None and elem.get("srsName"):
+                    self.file_srs = elem.get("srsName")
+                continue
+            if tag in _BUILDING_TAGS:
+                self._building(elem)
+                continue
+            # A member element: count what it held besides buildings, then free it.
+            for child in elem:
+                if child.tag not in _BUILDING_TAGS and isinstance(child.tag, str):
+                    name = _local(child.tag)
+                    self.skipped_objects[name] = self.skipped_objects.get(name, 0) + 1
+            _free(elem)
+
+    def log_summary(self) -> None:
+        if self.skipped_objects:
+            listing = ", ".join(f"{n} {k}" for k, n in sorted(self.skipped_objects.items()))
+            log.info("%s: skipped non-building objects: %s", self.path, listing)
+        if self.no_geometry:
+            which = f"at LoD {self.wanted:g}" if self.wanted is not None else "at LoD 1-4"
+            log.warning(
+                "%s: skipped %d buildings/parts without geometry %s",
+                self.path,
+                self.no_geometry,
+                which,
+            )
+        if self.unresolved:
+            log.warning(
+                "%s: %d xlink:href references point outside their building and were skipped",
+                self.path,
+                self.unresolved,
+            )
+
+    # -- one building ----------------------------------------------------------------
+    def _building(self, elem: Any) -> None:
+        self.n_buildings += 1
+        self._ids = None
+        self._root_elem = elem
+        sid = _gml_id(elem) or f"building-{self.n_buildings}"
+        self._feature(elem, sid, parent=None, inherited=None)
+        self._root_elem = None
+
+    def _feature(
+        self, elem: Any, sid: str, parent: str | None, inherited: BuildingRecord | None
+    ) -> None:
+        rec = BuildingRecord(source_id=sid, parent=parent)
+        geoms: list[tuple[int, str | None, Any]] = []
+        parts: list[Any] = []
+        kinds: dict[str, list[str]] = {"function": [], "class": [], "usage": []}
+        for child in elem:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue
+            name = _local(tag)
+            if name in _PART_PROPS:
+                parts.extend(c for c in child if _local(c.tag) == "BuildingPart")
+            elif name in _SURFACE_PROPS:
+                if _ns(tag) in _GML:  # gml:boundedBy: the envelope
+                    for env in child:
+                        if env.get("srsName"):
+                            rec.crs = env.get("srsName")
+                    continue
+                for ts in child:
+                    code = _SEMANTIC.get(_local(ts.tag))
+                    if code is None:
+                        continue
+                    for prop in ts:
+                        m = _LOD_PROP.match(_local(prop.tag))
+                        if m:
+                            geoms.append((int(m.group(1)), code, prop))
+            elif m := _LOD_PROP.match(name):
+                geoms.append((int(m.group(1)), None, child))
+            elif name in kinds:
+                if child.text and child.text.strip():
+                    kinds[name].append(child.text.strip())
+            else:
+                self._attribute(rec, name, child)
+        # function first (several joined with ";" as in OSM), else class, else usage.
+        for key in ("function", "class", "usage"):
+            if kinds[key]:
+                rec.building_type = ";".join(dict.fromkeys(kinds[key]))
+                break
+        if inherited is not None:
+            for attr in ("name", "building_type", "address", "roof_shape"):
+                if getattr(rec, attr) is None:
+                    setattr(rec, attr, getattr(inherited, attr))
+            rec.crs = rec.crs or inherited.crs
+        self._geometry(rec, geoms, has_parts=bool(parts))
+        for i, part in enumerate(parts):
+            psid = _gml_id(part) or f"{sid}-part-{i + 1}"
+            self._feature(part, psid, parent=sid, inherited=rec)
+
+    def _attribute(self, rec: BuildingRecord, name: str, elem: Any) -> None:
+        text = (elem.text or "").strip()
+        if name == "name" and rec.name is None and text:
+            rec.name = text
+        elif name == "roofType" and text:
+            rec.roof_shape = roof_shape(text)
+        elif name == "storeysAboveGround":
+            value = _float(text)
+            rec.levels = value if value > 0 else math.nan
+        elif name == "measuredHeight":
+            rec.measured_height = _float(text)
+        elif name == "height":  # CityGML 3.0: con:height/con:Height/con:value
+            value = _height_3(elem)
+            if math.isnan(rec.measured_height):
+                rec.measured_height = value
+        elif name == "address" and rec.address is None:
+            rec.address = _address(elem)
+
+    def _geometry(
+        self, rec: BuildingRecord, geoms: list[tuple[int, str | None, Any]], *, has_parts: bool
+    ) -> None:
+        available = sorted({str(g[0]) for g in geoms})
+        chosen = choose_lod(available, self.wanted, exact=False)
+        if chosen is None:
+            # A building drawn only by its parts has no geometry of its own: not an error.
+            if not (has_parts and not geoms):
+                self.no_geometry += 1
+            return
+        lod = int(chosen)
+        semantic = [(code, e) for g_lod, code, e in geoms if g_lod == lod and code]
+        plain = [(None, e) for g_lod, code, e in geoms if g_lod == lod and not code]
+        row = len(self.records)
+        seen: set[Any] = set()  # elements, kept alive: lxml proxies' ids get reused
+        added = 0
+        for code, prop in semantic or plain:
+            if rec.crs is None:
+                for geom in prop:
+                    if isinstance(geom.tag, str) and geom.get("srsName"):
+                        rec.crs = geom.get("srsName")
+            for poly in self._polygons(prop, seen):
+                rings = self._rings(poly, rec.source_id)
+                if rings and self.builder.add_polygon(row, rings, code or surf.UNKNOWN):
+                    added += 1
+        if not added:
+            self.no_geometry += 1
+            return
+        rec.lod = lod
+        self.records.append(rec)
+
+    def _polygons(self, elem: Any, seen: set[Any]) -> list[Any]:
+        """Polygons under ``elem``, following xlink:href inside the building."""
+        out: list[Any] = []
+        stack = [elem]
+        while stack:
+            el = stack.pop()
+            if not isinstance(el.tag, str):
+                continue
+            href = el.get(_XLINK_HREF)
+            if href is not None and len(el) == 0:
+                target = self._lookup(href)
+                if target is None:
+                    self.unresolved += 1
+                    continue
+                el = target
+            if el in seen:
+                continue
+            if _local(el.tag) in _POLYGON_NAMES:
+                seen.add(el)
+                out.append(el)
+                continue
+            stack.extend(reversed(list(el)))
+        return out
+
+    def _lookup(self, href: str) -> Any:
+        if self._ids is None:
+            self._ids = {}
+            for el in self._root_elem.iter():
+                for key in _GML_ID:
+                    gid = el.get(key)
+                    if gid:
+                        self._ids[gid] = el
+        return self._ids.get(href.rpartition("#")[2])
+
+    def _rings(self, poly: Any, sid: str) -> list[np.ndarray]:
+        rings: list[np.ndarray] = []
+        for boundary in poly:
+            name = _local(boundary.tag)
+            if name not in ("exterior", "interior", "outerBoundaryIs", "innerBoundaryIs"):
+                continue
+            for ring in boundary:
+                if _local(ring.tag) == "LinearRing":
+                    coords = _ring_coords(ring, self.path, sid)
+                    if coords is not None:
+                        if name in ("exterior", "outerBoundaryIs"):
+                            rings.insert(0, coords)
+                        else:
+                            rings.append(coords)
+        return rings
+
+
+def _free(elem: Any) -> None:
+    """Clear ``elem`` and drop the already processed siblings of it and its ancestors."""
+    elem.clear(keep_tail=True)
+    node = elem
+    while (parent := node.getparent()) is not None:
+        while node.getprevious() is not None:
+            del parent[0]
+        node = parent
+
+
+def _gml_id(elem: Any) -> str | None:
+    for key in _GML_ID:
+        gid = elem.get(key)
+        if gid:
+            return gid
+    return None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _srs_dimension(elem: Any) -> int:
+    node = elem
+    while node is not None:
+        dim = node.get("srsDimension")
+        if dim:
+            return int(dim)
+        node = node.getparent()
+    return 3
+
+
+def _ring_coords(ring: Any, path: Path, sid: str) -> np.ndarray | None:
+    """Coordinates of a gml:LinearRing (posList, pos or coordinates) as ``(k, 3)``."""
+    values: np.ndarray | None = None
+    dim = 3
+    pos = []
+    for child in ring:
+        name = _local(child.tag)
+        text = child.text or ""
+        if name == "posList":
+            dim = _srs_dimension(child)
+            values = _numbers(text, path, sid, child)
+        elif name == "pos":
+            p = _numbers(text, path, sid, child)
+            pos.append(p if len(p) == 3 else np.append(p[:2], 0.0))
+        elif name == "coordinates":
+            cs = child.get("cs", ",")
+            ts = child.get("ts", " ")
+            tuples = [t.split(cs) for t in text.strip().split(ts) if t]
+            try:
+                pts = [[float(v) for v in t] + [0.0] * (3 - len(t)) for t in tuples]
+            except ValueError as err:
+                raise GeodataError(
+                    f"{path}: line {child.sourceline}: building {sid}: gml:coordinates "
+                    f"holds a non-number; expected 'x{cs}y{cs}z{ts}...' ({err})"
+                ) from err
+            values = np.asarray(pts, dtype=float).ravel()
+            dim = 3
+    if pos:
+        values = np.vstack(pos).ravel()
+        dim = 3
+    if values is None:
+        return None
+    if dim not in (2, 3) or len(values) % dim:
+        raise GeodataError(
+            f"{path}: line {ring.sourceline}: building {sid}: {len(values)} numbers in a "
+            f"ring, expected a multiple of srsDimension={dim}"
+        )
+    pts = values.reshape(-1, dim)
+    if dim == 2:
+        pts = np.column_stack([pts, np.zeros(len(pts))])
+    return pts
+
+
+def _numbers(text: str, path: Path, sid: str, elem: Any) -> np.ndarray:
+    parts = text.split()
+    try:
+        return np.array(parts, dtype=np.float64)
+    except ValueError as err:
+        raise GeodataError(
+            f"{path}: line {elem.sourceline}: building {sid}: <{_local(elem.tag)}> holds "
+            f"a non-number; expected space-separated coordinates ({err})"
+        ) from err
+
+
+def _height_3(elem: Any) -> float:
+    """Return the value of a CityGML 3.0 ``con:height`` (``con:Height/con:value``)."""
+    for node in elem.iter():
+        if _local(node.tag) == "value":
+            return _float((node.text or "").strip())
+    return math.nan
+
+
+def _address(elem: Any) -> str | None:
+    """Format an xAL 2.0 (CityGML 1/2) or xAL 3 (CityGML 3.0) address as one line."""
+    street = number = postcode = city = None
+    for node in elem.iter():
+        if not isinstance(node.tag, str):
+            continue
+        name = _local(node.tag)
+        text = (node.text or "").strip()
+        if not text:
+            continue
+        parent = _local(node.getparent().tag) if node.getparent() is not None else ""
+        if name == "ThoroughfareName" or (name == "NameElement" and parent == "Thoroughfare"):
+            street = street or text
+        elif name in ("ThoroughfareNumber", "BuildingNumber") or (
+            name == "Number" and parent == "Thoroughfare"
+        ):
+            number = number or text
+        elif name == "PostalCodeNumber" or (name == "Identifier" and parent == "PostCode"):
+            postcode = postcode or text
+        elif name == "LocalityName" or (name == "NameElement" and parent == "Locality"):
+            city = city or text
+    line1 = " ".join(p for p in (street, number) if p)
+    line2 = " ".join(p for p in (postcode, city) if p)
+    text = ", ".join(p for p in (line1, line2) if p)
+    return text or None

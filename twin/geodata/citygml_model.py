@@ -1,0 +1,315 @@
+"""What the CityGML and CityJSON readers share: the record of one building row, the
+roof-type code lists, the LoD choice, and turning records + surfaces into a :class:`City`.
+
+CityJSON is an encoding of the CityGML data model, so both readers produce the same
+:class:`BuildingRecord` per Building / BuildingPart and feed their polygons to one
+:class:`~twin.geodata.surfaces.SurfaceBuilder`; :func:`assemble_city` then reprojects,
+derives footprints and heights and packs the LoD2 surfaces, vectorised over the file.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+
+from twin.errors import ConfigError, GeodataError
+from twin.geodata import surfaces as surf
+from twin.geodata.city import City
+from twin.geodata.crs import parse_crs, reproject_xy, target_crs
+
+log = logging.getLogger(__name__)
+
+#: roofType codes → OSM ``roof:shape`` values. Two code lists are in use: the SIG3D list of
+#: CityGML 2.0 (1000-1130, also used by citygml4j) and the AdV list of German official
+#: LoD2 data (1000, 2100-5000). They overlap only in 1000 (flat).
+ROOF_TYPES: dict[str, str] = {
+    "1000": "flat",
+    "1010": "skillion",
+    "1020": "skillion",  # dual pent
+    "1030": "gabled",
+    "1040": "hipped",
+    "1050": "half-hipped",
+    "1060": "mansard",
+    "1070": "pyramidal",  # pavilion
+    "1080": "cone",
+    "1090": "dome",  # cupola
+    "1100": "sawtooth",
+    "1110": "round",  # arch
+    "1120": "pyramidal",
+    "1130": "mixed",
+    "2100": "skillion",  # Pultdach
+    "2200": "skillion",  # versetztes Pultdach
+    "3100": "gabled",  # Satteldach
+    "3200": "hipped",  # Walmdach
+    "3300": "half-hipped",  # Krüppelwalmdach
+    "3400": "mansard",  # Mansardendach
+    "3500": "pyramidal",  # Zeltdach
+    "3600": "cone",  # Kegeldach
+    "3700": "dome",  # Kuppeldach
+    "3800": "sawtooth",  # Sheddach
+    "3900": "round",  # Bogendach
+    "4000": "tower",  # Turmdach
+    "5000": "mixed",  # Mischform
+}
+
+
+def roof_shape(value: object) -> str | None:
+    """Map a roofType code (``"1030"``, ``3100``) to an OSM roof shape; keep other text.
+
+    Examples
+    --------
+    >>> roof_shape("1030"), roof_shape("3200"), roof_shape("Zeltdach"), roof_shape(None)
+    ('gabled', 'hipped', 'Zeltdach', None)
+    """
+    if value is None:
+        return None
+    text = str(value).strip()
+    if text.endswith(".0"):
+        text = text[:-2]
+    return ROOF_TYPES.get(text, text or None)
+
+
+@dataclass
+class BuildingRecord:
+    """Attributes of one building or building-part row, as read from the file."""
+
+    source_id: str
+    parent: str | None = None  # source id of the parent (parts only)
+    lod: int = 0  # LoD of the geometry taken (1..4); 0 = none
+    name: str | None = None
+    building_type: str | None = None
+    roof_shape: str | None = None
+    address: str | None = None
+    levels: float = math.nan
+    measured_height: float = math.nan
+    crs: str | None = None  # CRS text of this feature, if it names its own
+
+
+def check_lod(lod: object) -> float | None:
+    """Validate the ``lod`` option: None, 1-4, or a CityJSON-style ``"2.2"``.
+
+    Returns
+    -------
+    float or None
+        The requested LoD as a number.
+
+    Raises
+    ------
+    ConfigError
+        For anything else.
+    """
+    if lod is None:
+        return None
+    try:
+        value = float(lod)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        value = math.nan
+    if not 1 <= value < 5:
+        raise ConfigError(f"lod={lod!r}: expected 1, 2, 3 or 4 (or '2.2' style for CityJSON)")
+    return value
+
+
+def choose_lod(available: list[str], wanted: float | None, *, exact: bool) -> str | None:
+    """Pick one of the LoDs a feature has.
+
+    Parameters
+    ----------
+    available : list of str
+        The feature's LoDs (``"1"``, ``"2"``, ``"2.2"``).
+    wanted : float or None
+        None: the highest. A number: the highest whose integer part matches, or with
+        ``exact`` the one equal to it.
+    exact : bool
+        Whether the request had a decimal part (``"2.2"``).
+
+    Returns
+    -------
+    str or None
+        The chosen LoD, None when nothing matches.
+    """
+    nums = []
+    for a in available:
+        try:
+            nums.append((float(a), a))
+        except ValueError:
+            continue
+    if wanted is not None:
+        if exact:
+            nums = [n for n in nums if abs(n[0] - wanted) < 1e-9]
+        else:
+            nums = [n for n in nums if math.floor(n[0]) == math.floor(wanted)]
+    nums = [n for n in nums if n[0] >= 1]
+    return max(nums)[1] if nums else None
+
+
+def assemble_city(
+    records: list[BuildingRecord],
+    builder: surf.SurfaceBuilder,
+    *,
+    fmt: str,
+    path: Path,
+    file_crs: str | None,
+    crs: str | None,
+    axis_swap: bool = True,
+) -> City:
+    """Turn the rows and polygons read from one file into a :class:`City`.
+
+    Parameters
+    ----------
+    records : list of BuildingRecord
+        One per row; row ``i`` owns the polygons added with row index ``i``.
+    builder : SurfaceBuilder
+        The polygons.
+    fmt : str
+        ``"citygml"`` or ``"cityjson"`` (id prefix and ``format`` column).
+    path : pathlib.Path
+        The file (for messages and ``sources``).
+    file_crs : str or None
+        The CRS named by the file (used for records without their own).
+    crs : str or None
+        The user's target CRS. When the file names no CRS it is also taken as the CRS of
+        the coordinates.
+    axis_swap : bool
+        Whether coordinates in a geographic CRS with latitude first (as GML writes
+        EPSG:4326) are swapped to longitude first.
+
+    Returns
+    -------
+    City
+
+    Raises
+    ------
+    GeodataError
+        If the file holds no usable building, or names an unknown CRS.
+    """
+    batch = builder.build(n_rows=len(records))
+    counts = batch.polys_per_row()
+    if not len(records) or not counts.any():
+        raise GeodataError(
+            f"{path}: no building with usable LoD1-4 geometry found "
+            f"(expected Building objects with solids or surfaces)"
+        )
+    src_names = [r.crs or file_crs or crs for r in records]
+    target = _reproject(batch, src_names, crs, path, axis_swap)
+
+    zmin, zmax = batch.z_range()
+    types = surf.classify(batch, zmin, zmax)
+    prism = surf.prism_rows(batch, zmin, zmax)
+    lods = np.array([r.lod for r in records])
+    keep_surfaces = (lods >= 2) | ~prism
+    shapes = surf.footprints(batch, types)
+    surfaces, codes = surf.pack(batch, types, keep_surfaces)
+
+    measured = np.array([r.measured_height for r in records], dtype=float)
+    height, source = surf.resolve_heights(zmax - zmin, measured, label=str(path))
+
+    ok = np.array([g is not None for g in shapes]) & (counts > 0)
+    if (~ok).any():
+        bad = [records[i].source_id for i in np.flatnonzero(~ok)[:5]]
+        log.warning(
+            "%s: skipped %d objects without a footprint (no polygon with area in plan), e.g. %s",
+            path,
+            int((~ok).sum()),
+            ", ".join(bad),
+        )
+    n_lod1_surfaces = int(((lods < 2) & ~prism & ok).sum())
+    if n_lod1_surfaces:
+        log.info(
+            "%s: kept the surfaces of %d LoD1 solids that are not simple prisms",
+            path,
+            n_lod1_surfaces,
+        )
+    idx = np.flatnonzero(ok)
+    roots = _roots(records)
+    data = {
+        "id": [f"{fmt}/{records[i].source_id}" for i in idx],
+        "building": [f"{fmt}/{roots[i]}" for i in idx],
+        "is_part": [records[i].parent is not None for i in idx],
+        "source_id": [records[i].source_id for i in idx],
+        "format": fmt,
+        "height": height[idx],
+        "min_height": 0.0,
+        "ground_z": zmin[idx],
+        "height_source": source[idx],
+        "levels": [records[i].levels for i in idx],
+        "roof_shape": [records[i].roof_shape for i in idx],
+        "lod": np.where(lods[idx] >= 2, 2, 1).astype("int8"),
+        "name": [records[i].name for i in idx],
+        "address": [records[i].address for i in idx],
+        "building_type": [records[i].building_type for i in idx],
+        "surfaces": [surfaces[i] for i in idx],
+        "surface_types": [codes[i] for i in idx],
+    }
+    gdf = gpd.GeoDataFrame(data, geometry=list(shapes[idx]), crs=target)
+    return City(buildings=gdf, label=f"{path.name} ({fmt})", sources=[str(path)])
+
+
+def _roots(records: list[BuildingRecord]) -> list[str]:
+    """Return the source id of the top-level building of every record."""
+    parent = {r.source_id: r.parent for r in records}
+    out = []
+    for r in records:
+        sid, seen = r.source_id, set()
+        while parent.get(sid) is not None and sid not in seen:
+            seen.add(sid)
+            sid = parent[sid]  # type: ignore[assignment]
+        out.append(sid)
+    return out
+
+
+def _reproject(
+    batch: surf.SurfaceBatch,
+    src_names: list[str | None],
+    override: str | None,
+    path: Path,
+    axis_swap: bool,
+) -> pyproj.CRS | None:
+    """Reproject ``batch.xyz`` in place into the target CRS; return that CRS."""
+    names = sorted({n for n in src_names if n}, key=src_names.index)
+    if not names:
+        log.warning(
+            "%s names no CRS and none was given: coordinates are kept as they are, "
+            "the City has no CRS (pass crs=... to set one)",
+            path,
+        )
+        return None
+    vrow = batch.vertex_row()
+    row_src = np.array([names.index(n) if n else 0 for n in src_names], dtype=np.int64)
+    vsrc = row_src[vrow]
+    parsed = [parse_crs(n, source=str(path)) for n in names]
+    xyz = batch.xyz
+    for k, src in enumerate(parsed):
+        if axis_swap and src.is_geographic and _lat_first(src):
+            sel = vsrc == k
+            xyz[sel, 0], xyz[sel, 1] = xyz[sel, 1].copy(), xyz[sel, 0].copy()
+    first = vsrc == 0
+    bounds = (0.0, 0.0, 0.0, 0.0)
+    if first.any():
+        lo, hi = xyz[first, :2].min(axis=0), xyz[first, :2].max(axis=0)
+        bounds = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
+    target = target_crs(parsed[0], bounds, override)
+    for k, src in enumerate(parsed):
+        sel = vsrc == k
+        if not sel.any() or src == target:
+            continue
+        x, y = reproject_xy(xyz[sel, 0], xyz[sel, 1], src, target)
+        if not (np.isfinite(x).all() and np.isfinite(y).all()):
+            raise GeodataError(
+                f"{path}: coordinates do not fit the CRS {names[k]!r} "
+                f"(reprojection to EPSG:{target.to_epsg()} gave infinite values)"
+            )
+        xyz[sel, 0], xyz[sel, 1] = x, y
+    if len(names) > 1:
+        log.info("%s: features in %d CRSs, all reprojected to %s", path, len(names), target.name)
+    return target
+
+
+def _lat_first(crs: pyproj.CRS) -> bool:
+    axes = crs.axis_info
+    return bool(axes) and axes[0].direction.lower() == "north"
