@@ -1,0 +1,242 @@
+"""Streaming passes over an OpenStreetMap file with pyosmium (private to :mod:`twin.geodata.osm`).
+
+Two passes, neither of which hands a node to Python:
+
+1. relations only: multipolygon relations tagged ``building``/``building:part`` and the ids
+   of their member ways;
+2. nodes and ways with pyosmium's node-location cache (filled in C++): each building way and
+   each member way becomes one WKB line string, made in C++ by osmium's WKB factory.
+
+The result is plain Python lists; geometry assembly happens in
+:mod:`twin.geodata.osm_geometry`.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import osmium
+import osmium.filter
+import osmium.geom
+
+from twin.errors import GeodataError
+
+log = logging.getLogger(__name__)
+
+#: Tags read from buildings and parts (in this order in :attr:`RawOSM.way_tags`).
+TAG_KEYS: tuple[str, ...] = (
+    "building",
+    "building:part",
+    "height",
+    "building:height",
+    "building:levels",
+    "roof:levels",
+    "roof:height",
+    "min_height",
+    "building:min_level",
+    "roof:shape",
+    "name",
+    "addr:street",
+    "addr:place",
+    "addr:housenumber",
+    "addr:postcode",
+    "addr:city",
+)
+
+#: The formats this reader accepts, as osmium names them.
+FORMATS = ("osm", "osm.gz", "osm.bz2", "pbf")
+EXPECTED = "an OpenStreetMap file (.osm XML, .osm.gz, .osm.bz2 or .osm.pbf)"
+
+_PBF_MAGIC = b"OSMHeader"
+
+
+@dataclass
+class RawOSM:
+    """What the passes collected, in file order.
+
+    ``way_*`` lists hold building ways and member ways of building relations; ``way_wkb``
+    is None where the geometry could not be made (``way_problem`` says why).
+    """
+
+    way_ids: list[int] = field(default_factory=list)
+    way_wkb: list[bytes | None] = field(default_factory=list)
+    way_closed: list[bool] = field(default_factory=list)
+    way_is_building: list[bool] = field(default_factory=list)
+    way_tags: list[list[str | None]] = field(default_factory=list)
+    way_problem: dict[int, str] = field(default_factory=dict)
+    rel_ids: list[int] = field(default_factory=list)
+    rel_tags: list[list[str | None]] = field(default_factory=list)
+    rel_members: list[list[tuple[int, str]]] = field(default_factory=list)
+
+
+def detect_format(path: Path) -> str:
+    """Tell the osmium format of a file from its first bytes (not its name).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        An existing file.
+
+    Returns
+    -------
+    str
+        ``"osm"``, ``"osm.gz"``, ``"osm.bz2"`` or ``"pbf"``.
+
+    Raises
+    ------
+    GeodataError
+        If the file is empty or its content is not OSM XML or PBF.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(64)
+    if not head:
+        raise GeodataError(f"{path}: empty file (expected {EXPECTED})")
+    compression = ""
+    if head[:2] == b"\x1f\x8b":
+        compression = ".gz"
+        opener: Any = gzip.open
+    elif head[:3] == b"BZh":
+        compression = ".bz2"
+        opener = bz2.open
+    if compression:
+        try:
+            with opener(path, "rb") as fh:
+                head = fh.read(64)
+        except (OSError, EOFError) as err:
+            raise GeodataError(
+                f"{path}: broken {compression[1:]} compression at the start of the file "
+                f"(expected {EXPECTED}) ({err})"
+            ) from err
+        if not head:
+            raise GeodataError(f"{path}: empty after decompression (expected {EXPECTED})")
+    if _PBF_MAGIC in head[:32] and not compression:
+        return "pbf"
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"<"):
+        return "osm" + compression
+    shown = head[:16].decode("latin-1").encode("unicode_escape").decode("ascii")
+    raise GeodataError(
+        f"{path}: not an OpenStreetMap file: byte 0 starts with '{shown}', expected {EXPECTED} "
+        "('<' of XML, a PBF 'OSMHeader' block, or gzip/bzip2 compressed XML)"
+    )
+
+
+def _wrap(path: Path, what: str, err: Exception) -> GeodataError:
+    return GeodataError(f"{path}: cannot read {what} (expected {EXPECTED}): {err}")
+
+
+def read_raw(path: Path, fmt: str, *, progress: bool = False) -> RawOSM:
+    """Run the two passes and collect buildings, parts and multipolygon members.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file.
+    fmt : str
+        Its osmium format (see :func:`detect_format`).
+    progress : bool
+        Show a tqdm bar counting buildings.
+
+    Returns
+    -------
+    RawOSM
+
+    Raises
+    ------
+    GeodataError
+        When osmium cannot parse the file; osmium's message is appended.
+    """
+    raw = RawOSM()
+    members: set[int] = set()
+    try:
+        source = osmium.io.File(str(path), fmt)
+        rels = osmium.FileProcessor(source, osmium.osm.RELATION).with_filter(
+            osmium.filter.KeyFilter("building", "building:part")
+        )
+        for rel in rels:
+            tags = rel.tags
+            if tags.get("type") != "multipolygon":
+                continue
+            way_members = [(m.ref, m.role) for m in rel.members if m.type == "w"]
+            raw.rel_ids.append(rel.id)
+            raw.rel_tags.append([tags.get(k) for k in TAG_KEYS])
+            raw.rel_members.append(way_members)
+            members.update(ref for ref, _ in way_members)
+    except RuntimeError as err:
+        raise _wrap(path, "its relations", err) from err
+    _read_ways(path, fmt, raw, members, progress)
+    return raw
+
+
+def _read_ways(path: Path, fmt: str, raw: RawOSM, members: set[int], progress: bool) -> None:
+    wkb = osmium.geom.WKBFactory()
+    fp = osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.NODE | osmium.osm.WAY)
+    fp = fp.with_locations().with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
+    if not members:
+        # Only tagged ways matter: let osmium drop the rest in C++.
+        fp = fp.with_filter(osmium.filter.KeyFilter("building", "building:part"))
+    missing: dict[int, list[int]] = {}
+    bar = _progress_bar(path, progress)
+    try:
+        for way in fp:
+            tags = way.tags
+            is_building = "building" in tags or "building:part" in tags
+            if not is_building and way.id not in members:
+                continue
+            try:
+                geom: bytes | None = bytes.fromhex(wkb.create_linestring(way))
+            except osmium.InvalidLocationError:
+                geom = None
+                missing[len(raw.way_ids)] = [n.ref for n in way.nodes]
+            except RuntimeError as err:  # fewer than two distinct nodes
+                geom = None
+                raw.way_problem[way.id] = f"degenerate ({err})"
+            raw.way_ids.append(way.id)
+            raw.way_wkb.append(geom)
+            raw.way_closed.append(way.is_closed())
+            raw.way_is_building.append(is_building)
+            if is_building and len(tags) > 1:
+                raw.way_tags.append([tags.get(k) for k in TAG_KEYS])
+            else:
+                raw.way_tags.append(
+                    [tags.get("building"), tags.get("building:part")] + [None] * (len(TAG_KEYS) - 2)
+                )
+            if bar is not None and is_building:
+                bar.update()
+    except RuntimeError as err:
+        raise _wrap(path, "its nodes and ways", err) from err
+    finally:
+        if bar is not None:
+            bar.close()
+    if missing:
+        _fill_missing(raw, missing, fp.node_location_storage)
+
+
+def _fill_missing(raw: RawOSM, missing: dict[int, list[int]], store: Any) -> None:
+    """Retry ways whose nodes came later in the file (unsorted files); note the rest."""
+    import shapely
+
+    for index, refs in missing.items():
+        try:
+            locs = [store.get(ref) for ref in refs]
+            coords = [(loc.lon, loc.lat) for loc in locs]
+        except (KeyError, osmium.InvalidLocationError):
+            raw.way_problem[raw.way_ids[index]] = "nodes missing from the file"
+            continue
+        if len(coords) >= 2:
+            raw.way_wkb[index] = shapely.to_wkb(shapely.linestrings(coords))
+        else:
+            raw.way_problem[raw.way_ids[index]] = "degenerate (fewer than two nodes)"
+
+
+def _progress_bar(path: Path, enabled: bool) -> Any:
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(desc=f"reading {path.name}", unit=" buildings", leave=False)
