@@ -190,12 +190,12 @@ def _read_ways(path: Path, fmt: str, raw: RawOSM, members: set[int], progress: b
                 continue
             try:
                 geom: bytes | None = bytes.fromhex(wkb.create_linestring(way))
-            except osmium.InvalidLocationError:
+            except (osmium.InvalidLocationError, RuntimeError) as err:
                 geom = None
-                missing[len(raw.way_ids)] = [n.ref for n in way.nodes]
-            except RuntimeError as err:  # fewer than two distinct nodes
-                geom = None
-                raw.way_problem[way.id] = f"degenerate ({err})"
+                if all(n.location.valid() for n in way.nodes):
+                    raw.way_problem[way.id] = f"degenerate ({err})"
+                else:  # nodes later in the file, negative ids, or not in the file
+                    missing[len(raw.way_ids)] = [n.ref for n in way.nodes]
             raw.way_ids.append(way.id)
             raw.way_wkb.append(geom)
             raw.way_closed.append(way.is_closed())
@@ -214,24 +214,41 @@ def _read_ways(path: Path, fmt: str, raw: RawOSM, members: set[int], progress: b
         if bar is not None:
             bar.close()
     if missing:
-        _fill_missing(raw, missing, fp.node_location_storage)
+        _fill_missing(path, fmt, raw, missing)
 
 
-def _fill_missing(raw: RawOSM, missing: dict[int, list[int]], store: Any) -> None:
-    """Retry ways whose nodes came later in the file (unsorted files); note the rest."""
+def _fill_missing(path: Path, fmt: str, raw: RawOSM, missing: dict[int, list[int]]) -> None:
+    """Retry ways whose nodes were not in the location cache when the way was read.
+
+    That happens in unsorted files (a way before its nodes) and for negative node ids (JOSM
+    files before upload), which osmium's cache does not hold. One more pass reads just the
+    nodes needed; ways whose nodes are not in the file at all are noted as problems.
+    """
     import shapely
 
+    needed = {ref for refs in missing.values() for ref in refs}
+    fp = osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.NODE)
+    if min(needed) > 0:  # osmium's IdFilter takes positive ids only
+        fp = fp.with_filter(osmium.filter.IdFilter(needed))
+    found: dict[int, tuple[float, float]] = {}
+    try:
+        for node in fp:
+            if node.id in needed and node.location.valid():
+                found[node.id] = (node.location.lon, node.location.lat)
+    except RuntimeError as err:
+        raise _wrap(path, "its nodes", err) from err
     for index, refs in missing.items():
-        try:
-            locs = [store.get(ref) for ref in refs]
-            coords = [(loc.lon, loc.lat) for loc in locs]
-        except (KeyError, osmium.InvalidLocationError):
+        if not all(ref in found for ref in refs):
             raw.way_problem[raw.way_ids[index]] = "nodes missing from the file"
             continue
+        coords = [found[ref] for ref in refs]
+        # drop repeated consecutive nodes, as osmium's WKB factory does
+        coords = [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
         if len(coords) >= 2:
             raw.way_wkb[index] = shapely.to_wkb(shapely.linestrings(coords))
         else:
-            raw.way_problem[raw.way_ids[index]] = "degenerate (fewer than two nodes)"
+            raw.way_problem[raw.way_ids[index]] = "degenerate (fewer than two distinct nodes)"
+    log.debug("%d way(s) completed from a second node pass", len(missing))
 
 
 def _progress_bar(path: Path, enabled: bool) -> Any:
