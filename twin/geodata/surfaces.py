@@ -122,6 +122,76 @@ class SurfaceBuilder:
     poly_type: list[str] = field(default_factory=list)
     #: Polygons dropped because their exterior ring had fewer than 3 distinct points.
     dropped: int = 0
+    # Indexed mode (CityJSON): vertex blocks plus flat vertex indices of closed rings.
+    blocks: list[np.ndarray] = field(default_factory=list)
+    n_block_vertices: int = 0
+    index: list[int] = field(default_factory=list)
+    ring_len: list[int] = field(default_factory=list)
+
+    def add_vertices(self, vertices: np.ndarray) -> int:
+        """Register a block of vertices for :meth:`add_indexed`; return its base index.
+
+        Parameters
+        ----------
+        vertices : numpy.ndarray
+            ``(n, 3)`` coordinates (e.g. the decoded ``vertices`` of a CityJSON feature).
+        """
+        base = self.n_block_vertices
+        self.blocks.append(np.asarray(vertices, dtype=np.float64).reshape(-1, 3))
+        self.n_block_vertices += len(self.blocks[-1])
+        return base
+
+    def add_indexed(
+        self, row: int, rings: Sequence[Sequence[int]], kind: str = UNKNOWN, base: int = 0
+    ) -> bool:
+        """Add one polygon given as vertex indices into the last registered block.
+
+        Parameters
+        ----------
+        row : int
+            Row the polygon belongs to.
+        rings : sequence of sequence of int
+            Exterior ring first, then holes; open (CityJSON) or closed.
+        kind : str
+            Surface code.
+        base : int
+            Base index of the vertex block (:meth:`add_vertices`).
+
+        Returns
+        -------
+        bool
+            False when the polygon was degenerate and dropped.
+
+        Raises
+        ------
+        IndexError
+            If an index lies outside the block.
+        """
+        if self.rings:
+            raise RuntimeError("a SurfaceBuilder takes coordinate or indexed rings, not both")
+        limit = self.n_block_vertices - base
+        n_rings = 0
+        for i, ring in enumerate(rings):
+            if len(ring) < 3:
+                if i == 0:
+                    self.dropped += 1
+                    return False
+                continue
+            if min(ring) < 0 or max(ring) >= limit:
+                raise IndexError(f"vertex index {max(ring)} out of range (0..{limit - 1})")
+            closed = list(ring) if ring[0] == ring[-1] else [*ring, ring[0]]
+            if len(closed) < 4:
+                if i == 0:
+                    self.dropped += 1
+                    return False
+                continue
+            self.index.extend(closed if base == 0 else [v + base for v in closed])
+            self.ring_len.append(len(closed))
+            n_rings += 1
+        self.rings_per_poly.append(n_rings)
+        self.poly_row.append(row)
+        self.poly_type.append(kind)
+        return True
 
     def add_polygon(self, row: int, rings: Sequence[np.ndarray], kind: str = UNKNOWN) -> bool:
         """Add one polygon.
@@ -140,6 +210,8 @@ class SurfaceBuilder:
         bool
             False when the polygon was degenerate and dropped.
         """
+        if self.index:
+            raise RuntimeError("a SurfaceBuilder takes coordinate or indexed rings, not both")
         kept = []
         for i, ring in enumerate(rings):
             closed = _close(ring)
@@ -163,10 +235,16 @@ class SurfaceBuilder:
         n_rows : int
             Number of rows (at least one more than the largest row index used).
         """
-        ring_len = np.fromiter((len(r) for r in self.rings), dtype=np.int64, count=len(self.rings))
+        if self.index:
+            ring_len = np.asarray(self.ring_len, dtype=np.int64)
+            xyz = np.concatenate(self.blocks)[np.asarray(self.index, dtype=np.int64)]
+        else:
+            ring_len = np.fromiter(
+                (len(r) for r in self.rings), dtype=np.int64, count=len(self.rings)
+            )
+            xyz = np.concatenate(self.rings) if self.rings else np.empty((0, 3))
         ring_offsets = np.concatenate([[0], np.cumsum(ring_len)]).astype(np.int64)
         poly_offsets = np.concatenate([[0], np.cumsum(self.rings_per_poly)]).astype(np.int64)
-        xyz = np.concatenate(self.rings) if self.rings else np.empty((0, 3))
         batch = SurfaceBatch(
             xyz=np.asarray(xyz, dtype=np.float64),
             ring_offsets=ring_offsets,
@@ -360,9 +438,27 @@ def footprints(batch: SurfaceBatch, types: np.ndarray) -> np.ndarray:
     starts = np.concatenate([[0], np.cumsum(counts)])
     single = np.flatnonzero(counts == 1)
     out[single] = flat[starts[single]]
+    areas = shapely.area(flat)
     for r in np.flatnonzero(counts > 1):
-        out[r] = shapely.union_all(flat[starts[r] : starts[r + 1]])
+        out[r] = _union(flat[starts[r] : starts[r + 1]], areas[starts[r] : starts[r + 1]])
     return np.array([_polygonal(g) for g in out], dtype=object)
+
+
+def _union(parts: np.ndarray, areas: np.ndarray) -> shapely.Geometry:
+    """Union polygons; fast path for edge-matched coverages (triangulations, LoD2 grounds).
+
+    ``coverage_union_all`` is much faster than ``union_all`` but only correct when the
+    parts do not overlap; its result is checked (valid, area equal to the sum of the
+    parts) and the general union is used otherwise.
+    """
+    total = float(areas.sum())
+    try:
+        merged = shapely.coverage_union_all(parts)
+        if merged.is_valid and abs(merged.area - total) <= 1e-6 * max(total, 1.0):
+            return merged
+    except shapely.errors.GEOSException:
+        pass
+    return shapely.union_all(parts)
 
 
 def _polygonal(geom: shapely.Geometry | None) -> shapely.Geometry | None:

@@ -1,0 +1,509 @@
+"""Read CityJSON 1.0, 1.1 and 2.0 files and CityJSONSeq streams into a
+:class:`~twin.geodata.city.City`.
+
+* ``.city.json`` / ``.json``: one CityJSON object; vertices are decoded once, vectorised,
+  with ``transform`` (``scale``/``translate``, optional in 1.0).
+* ``.city.jsonl`` / ``.jsonl``: CityJSONSeq: the first line is a CityJSON header (with the
+  ``transform`` and ``metadata.referenceSystem``), each further line a ``CityJSONFeature``
+  with its own ``vertices``. Read line by line, never holding the whole JSON text.
+
+Building and BuildingPart objects become rows (parts linked by ``parents``/``children``);
+other objects (roads, terrain, vegetation, water, ...) are counted and skipped; their 2D
+outlines are kept as context layers in :attr:`City.context` (layer = the CityJSON type in
+lower case, e.g. ``road``, ``waterbody``, ``plantcover``), except terrain (``TINRelief``),
+which would cover everything. Geometry types MultiSurface, CompositeSurface, Solid,
+MultiSolid and CompositeSolid are read with their semantics (``GroundSurface``,
+``WallSurface``, ``RoofSurface``, ...); ``GeometryInstance`` (templates) is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+
+from twin.errors import GeodataError
+from twin.geodata import surfaces as surf
+from twin.geodata.city import City
+from twin.geodata.citygml_model import (
+    BuildingRecord,
+    assemble_city,
+    check_lod,
+    choose_lod,
+    roof_shape,
+)
+from twin.geodata.crs import parse_crs, reproject_xy
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_VERSIONS = ("1.0", "1.1", "2.0")
+BUILDING_TYPES = frozenset({"Building", "BuildingPart"})
+#: Sub-objects of buildings that are not rows of the City (skipped silently but counted).
+_BUILDING_CHILDREN = frozenset(
+    {
+        "BuildingInstallation",
+        "BuildingConstructiveElement",
+        "BuildingFurniture",
+        "BuildingRoom",
+        "BuildingStorey",
+        "BuildingUnit",
+    }
+)
+_NO_CONTEXT = frozenset({"TINRelief"}) | _BUILDING_CHILDREN
+_SEMANTIC = {
+    "GroundSurface": "G",
+    "WallSurface": "W",
+    "RoofSurface": "R",
+    "ClosureSurface": "O",
+    "OuterFloorSurface": "O",
+    "OuterCeilingSurface": "O",
+    "Window": "W",  # LoD3 openings fill holes of walls
+    "Door": "W",
+}
+
+
+def read_cityjson(
+    path: str | Path,
+    *,
+    crs: str | None = None,
+    lod: int | str | None = None,
+    progress: bool = False,
+) -> City:
+    """Read the buildings of a CityJSON file or CityJSONSeq stream.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``.city.json``/``.json`` (CityJSON 1.0, 1.1, 2.0) or ``.city.jsonl``/``.jsonl``
+        (CityJSONSeq).
+    crs : str, optional
+        Target CRS; by default the file's own when projected, else the UTM zone of the data.
+        When the file names no CRS, ``crs`` is also taken as the CRS of its coordinates.
+    lod : int or str, optional
+        LoD to read: a number (``2``: the highest of ``"2"``, ``"2.1"``, ``"2.2"``) or an
+        exact CityJSON LoD (``"2.2"``). By default each object's highest. Objects without a
+        matching LoD are skipped (and counted in the log).
+    progress : bool
+        Show a progress bar over the city objects (lines for CityJSONSeq).
+
+    Returns
+    -------
+    City
+        ``format="cityjson"``, ids ``"cityjson/<key>"``; BuildingParts as rows with
+        ``is_part=True``; LoD2+ rows carry their ``surfaces``.
+
+    Raises
+    ------
+    GeodataError
+        If the file is empty, not JSON (with line and column), not CityJSON, names an unknown
+        CRS, references missing vertices (with the object id), or holds no building.
+    ConfigError
+        If ``lod`` is not 1-4 or a CityJSON LoD such as ``"2.2"``.
+
+    Examples
+    --------
+    >>> city = read_cityjson("delft.city.json")  # doctest: +SKIP
+    >>> city.crs, city.n_buildings  # doctest: +SKIP
+    ('EPSG:28992', 160)
+    """
+    path = Path(path)
+    wanted = check_lod(lod)
+    exact = isinstance(lod, str) and "." in lod
+    started = time.perf_counter()
+    if not path.is_file():
+        raise GeodataError(f"{path}: no such file (expected a CityJSON file)")
+    if path.stat().st_size == 0:
+        raise GeodataError(f"{path}: the file is empty (expected a CityJSON document)")
+    reader = _Reader(path, wanted, exact)
+    if path.suffix.lower() == ".jsonl":
+        reader.read_seq(progress)
+    else:
+        reader.read_document(progress)
+    reader.log_summary()
+    city = assemble_city(
+        reader.records,
+        reader.builder,
+        fmt="cityjson",
+        path=path,
+        file_crs=reader.file_crs,
+        crs=crs,
+        axis_swap=False,
+    )
+    city.context = reader.context(city)
+    log.info(
+        "%s: %d buildings (%d parts) read in %.2f s",
+        path,
+        city.n_buildings,
+        city.n_parts,
+        time.perf_counter() - started,
+    )
+    return city
+
+
+def _json_error(path: Path, err: json.JSONDecodeError, line_offset: int = 0) -> GeodataError:
+    return GeodataError(
+        f"{path}: line {err.lineno + line_offset}, column {err.colno}: invalid JSON "
+        f"({err.msg}); expected a CityJSON object"
+    )
+
+
+class _Reader:
+    """Turn CityJSON objects into records + polygons."""
+
+    def __init__(self, path: Path, wanted: float | None, exact: bool) -> None:
+        self.path = path
+        self.wanted = wanted
+        self.exact = exact
+        self.records: list[BuildingRecord] = []
+        self.builder = surf.SurfaceBuilder()
+        self.file_crs: str | None = None
+        self.skipped: dict[str, int] = {}
+        self.no_geometry = 0
+        self.instances = 0
+        self.scale = np.ones(3)
+        self.translate = np.zeros(3)
+        self._ctx_layer: list[str] = []
+        self._ctx_name: list[str | None] = []
+        self._ctx = surf.SurfaceBuilder()
+
+    # -- documents --------------------------------------------------------------------
+    def read_document(self, progress: bool) -> None:
+        with open(self.path, encoding="utf-8") as fh:
+            try:
+                doc = json.load(fh)
+            except json.JSONDecodeError as err:
+                if err.msg == "Extra data" and err.lineno >= 2:
+                    log.info("%s: several JSON values, reading it as CityJSONSeq", self.path)
+                    self.read_seq(progress)
+                    return
+                raise _json_error(self.path, err) from err
+            except UnicodeDecodeError as err:
+                raise GeodataError(
+                    f"{self.path}: byte {err.start}: not UTF-8 text; expected a CityJSON file"
+                ) from err
+        self._header(doc, where="")
+        objects = doc.get("CityObjects")
+        if not isinstance(objects, dict):
+            raise GeodataError(f"{self.path}: 'CityObjects' is missing or not an object")
+        vertices = self._vertices(doc.get("vertices", []), "the document")
+        self._objects(objects, vertices, progress)
+
+    def read_seq(self, progress: bool) -> None:
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(unit=" features", desc=self.path.name)
+        try:
+            for lineno, obj in self._lines():
+                if lineno == 1 or obj.get("type") == "CityJSON":
+                    self._header(obj, where=f"line {lineno}: ")
+                    continue
+                if obj.get("type") != "CityJSONFeature":
+                    raise GeodataError(
+                        f"{self.path}: line {lineno}: type is {obj.get('type')!r}, "
+                        "expected 'CityJSONFeature'"
+                    )
+                fid = obj.get("id", f"line {lineno}")
+                vertices = self._vertices(obj.get("vertices", []), f"feature {fid!r}")
+                self._objects(obj.get("CityObjects") or {}, vertices, False, where=lineno)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _lines(self) -> Iterator[tuple[int, dict]]:
+        with open(self.path, encoding="utf-8") as fh:
+            first = True
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise GeodataError(
+                        f"{self.path}: line {lineno}, column {err.colno}: invalid JSON "
+                        f"({err.msg}); expected one CityJSON object per line (CityJSONSeq)"
+                    ) from err
+                if not isinstance(obj, dict):
+                    raise GeodataError(
+                        f"{self.path}: line {lineno}: a JSON {type(obj).__name__}, "
+                        "expected a CityJSON object"
+                    )
+                if first and obj.get("type") != "CityJSON":
+                    raise GeodataError(
+                        f"{self.path}: line {lineno}: type is {obj.get('type')!r}; a "
+                        "CityJSONSeq starts with a 'CityJSON' header line"
+                    )
+                first = False
+                yield lineno, obj
+
+    def _header(self, doc: Any, where: str) -> None:
+        if not isinstance(doc, dict) or doc.get("type") != "CityJSON":
+            kind = doc.get("type") if isinstance(doc, dict) else type(doc).__name__
+            raise GeodataError(
+                f"{self.path}: {where}type is {kind!r}, expected a 'CityJSON' object "
+                f"(versions {', '.join(SUPPORTED_VERSIONS)})"
+            )
+        version = str(doc.get("version", ""))
+        if version[:3] not in SUPPORTED_VERSIONS:
+            log.warning(
+                "%s: CityJSON version %r is not one of %s; reading it anyway",
+                self.path,
+                version,
+                ", ".join(SUPPORTED_VERSIONS),
+            )
+        transform = doc.get("transform")
+        if transform:
+            try:
+                self.scale = np.asarray(transform["scale"], dtype=float).reshape(3)
+                self.translate = np.asarray(transform["translate"], dtype=float).reshape(3)
+            except (KeyError, TypeError, ValueError) as err:
+                raise GeodataError(
+                    f"{self.path}: {where}'transform' needs 'scale' and 'translate' with 3 "
+                    f"numbers each ({err})"
+                ) from err
+        meta = doc.get("metadata") or {}
+        ref = meta.get("referenceSystem") or meta.get("crs")
+        if isinstance(ref, dict):  # CityJSON 1.0 drafts: {"epsg": 7415}
+            ref = f"EPSG:{ref.get('epsg')}" if ref.get("epsg") else None
+        if ref:
+            parse_crs(str(ref), source=f"{self.path}: metadata.referenceSystem")
+            self.file_crs = str(ref)
+
+    def _vertices(self, raw: Any, where: str) -> np.ndarray:
+        try:
+            v = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            raise GeodataError(
+                f"{self.path}: {where}: 'vertices' must be a list of [x, y, z] numbers ({err})"
+            ) from err
+        if v.size == 0:
+            return np.empty((0, 3))
+        if v.ndim != 2 or v.shape[1] != 3:
+            raise GeodataError(
+                f"{self.path}: {where}: 'vertices' has shape {v.shape}, expected (n, 3)"
+            )
+        return v * self.scale + self.translate
+
+    # -- objects ----------------------------------------------------------------------
+    def _objects(
+        self, objects: dict, vertices: np.ndarray, progress: bool, where: int | None = None
+    ) -> None:
+        items: Any = objects.items()
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            items = bar = tqdm(items, total=len(objects), unit=" objects", desc=self.path.name)
+        self._block = vertices
+        self._bases: dict[int, int] = {}
+        try:
+            for key, obj in items:
+                kind = obj.get("type", "?") if isinstance(obj, dict) else "?"
+                if kind in BUILDING_TYPES:
+                    self._building(key, obj, objects, vertices, where)
+                else:
+                    self.skipped[kind] = self.skipped.get(kind, 0) + 1
+                    if kind not in _NO_CONTEXT and isinstance(obj, dict):
+                        self._context(key, obj, vertices, where)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _base(self, builder: surf.SurfaceBuilder) -> int:
+        """Register the current vertex block with ``builder`` once; return its base."""
+        if id(builder) not in self._bases:
+            self._bases[id(builder)] = builder.add_vertices(self._block)
+        return self._bases[id(builder)]
+
+    def _building(
+        self, key: str, obj: dict, objects: dict, vertices: np.ndarray, where: int | None
+    ) -> None:
+        parents = obj.get("parents") or []
+        parent = next(
+            (p for p in parents if (objects.get(p) or {}).get("type") in BUILDING_TYPES), None
+        )
+        rec = _record(key, obj, parent)
+        if parent is not None and isinstance(objects.get(parent), dict):
+            inherited = _record(parent, objects[parent], None)
+            for attr in ("name", "building_type", "address", "roof_shape"):
+                if getattr(rec, attr) is None:
+                    setattr(rec, attr, getattr(inherited, attr))
+        geometries = [g for g in obj.get("geometry") or [] if isinstance(g, dict)]
+        usable = [g for g in geometries if g.get("type") != "GeometryInstance"]
+        self.instances += len(geometries) - len(usable)
+        chosen = choose_lod([str(g.get("lod", "")) for g in usable], self.wanted, exact=self.exact)
+        if chosen is None:
+            if usable or not obj.get("children"):
+                self.no_geometry += 1
+            return
+        row = len(self.records)
+        base = self._base(self.builder)
+        added = 0
+        for geom in usable:
+            if str(geom.get("lod", "")) != chosen:
+                continue
+            try:
+                for rings, code in _surfaces(geom):
+                    added += self.builder.add_indexed(row, rings, code, base)
+            except (IndexError, TypeError, ValueError) as err:
+                at = f"line {where}: " if where else ""
+                raise GeodataError(
+                    f"{self.path}: {at}city object {key!r}: broken {geom.get('type')} "
+                    f"geometry ({err}); expected boundaries indexing 'vertices'"
+                ) from err
+        if not added:
+            self.no_geometry += 1
+            return
+        rec.lod = max(1, math.floor(float(chosen)))
+        self.records.append(rec)
+
+    def _context(self, key: str, obj: dict, vertices: np.ndarray, where: int | None) -> None:
+        geometries = [g for g in obj.get("geometry") or [] if isinstance(g, dict)]
+        usable = [g for g in geometries if g.get("type") != "GeometryInstance"]
+        chosen = choose_lod([str(g.get("lod", "")) for g in usable], None, exact=False)
+        row = len(self._ctx_layer)
+        base = self._base(self._ctx)
+        added = 0
+        for geom in usable:
+            if str(geom.get("lod", "")) != chosen:
+                continue
+            try:
+                for rings, _code in _surfaces(geom):
+                    added += self._ctx.add_indexed(row, rings, surf.UNKNOWN, base)
+            except (IndexError, TypeError, ValueError):
+                log.debug("%s: context object %r has broken geometry; skipped", self.path, key)
+                return
+        if added:
+            attrs = obj.get("attributes") or {}
+            self._ctx_layer.append(str(obj.get("type", "other")).lower())
+            self._ctx_name.append(_text(attrs.get("name")))
+
+    def context(self, city: City) -> gpd.GeoDataFrame | None:
+        """Return the context layers as 2D outlines in the City's CRS (None if none)."""
+        if not self._ctx_layer:
+            return None
+        batch = self._ctx.build(n_rows=len(self._ctx_layer))
+        target = city.buildings.crs
+        if self.file_crs and target is not None:
+            src = parse_crs(self.file_crs)
+            if src != target:
+                x, y = reproject_xy(batch.xyz[:, 0], batch.xyz[:, 1], src, target)
+                batch.xyz[:, 0], batch.xyz[:, 1] = x, y
+        shapes = surf.footprints(batch, batch.poly_type)
+        keep = np.array([g is not None for g in shapes])
+        return gpd.GeoDataFrame(
+            {
+                "layer": [v for v, k in zip(self._ctx_layer, keep, strict=True) if k],
+                "name": [v for v, k in zip(self._ctx_name, keep, strict=True) if k],
+            },
+            geometry=list(shapes[keep]),
+            crs=target,
+        )
+
+    def log_summary(self) -> None:
+        if self.skipped:
+            listing = ", ".join(f"{n} {k}" for k, n in sorted(self.skipped.items()))
+            log.info("%s: skipped non-building objects: %s", self.path, listing)
+        if self.no_geometry:
+            which = f"at LoD {self.wanted:g}" if self.wanted is not None else ""
+            log.warning(
+                "%s: skipped %d buildings/parts without usable geometry %s",
+                self.path,
+                self.no_geometry,
+                which,
+            )
+        if self.instances:
+            log.warning(
+                "%s: skipped %d GeometryInstance geometries (templates are not supported)",
+                self.path,
+                self.instances,
+            )
+
+
+def _surfaces(geom: dict) -> Iterator[tuple[list[list[int]], str]]:
+    """Yield ``(rings as vertex indices, code)`` for every surface of a CityJSON geometry."""
+    kind = geom.get("type")
+    boundaries = geom.get("boundaries") or []
+    semantics = geom.get("semantics") or {}
+    sem_surfaces = semantics.get("surfaces") or []
+    values = semantics.get("values")
+    codes = [
+        _SEMANTIC.get(s.get("type", ""), "O") if isinstance(s, dict) else "?" for s in sem_surfaces
+    ]
+
+    def code_of(value: Any) -> str:
+        if value is None or not isinstance(value, int) or value >= len(codes):
+            return surf.UNKNOWN
+        return codes[value]
+
+    def shells(surfaces: list, vals: Any) -> Iterator[tuple[list[list[int]], str]]:
+        for i, surface in enumerate(surfaces):
+            value = vals[i] if isinstance(vals, list) and i < len(vals) else None
+            if surface:
+                yield surface, code_of(value)
+
+    if kind in ("MultiSurface", "CompositeSurface"):
+        yield from shells(boundaries, values)
+    elif kind == "Solid":
+        for s, shell in enumerate(boundaries):
+            yield from shells(shell, values[s] if isinstance(values, list) else None)
+    elif kind in ("MultiSolid", "CompositeSolid"):
+        for k, solid in enumerate(boundaries):
+            vals = values[k] if isinstance(values, list) else None
+            for s, shell in enumerate(solid):
+                yield from shells(shell, vals[s] if isinstance(vals, list) else None)
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value if v not in (None, "")) or None
+    return str(value)
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _record(key: str, obj: dict, parent: str | None) -> BuildingRecord:
+    attrs = obj.get("attributes") or {}
+    levels = _number(attrs.get("storeysAboveGround"))
+    return BuildingRecord(
+        source_id=key,
+        parent=parent,
+        name=_text(attrs.get("name")),
+        building_type=_text(attrs.get("function") or attrs.get("class") or attrs.get("usage")),
+        roof_shape=roof_shape(attrs.get("roofType")),
+        address=_address(obj.get("address") or attrs.get("address")),
+        levels=levels if levels > 0 else math.nan,
+        measured_height=_number(attrs.get("measuredHeight")),
+    )
+
+
+def _address(value: Any) -> str | None:
+    """Format a CityJSON address (an object in 1.0, a list of objects since 1.1)."""
+    if isinstance(value, list):
+        value = value[0] if value else None
+    if isinstance(value, str):
+        return value or None
+    if not isinstance(value, dict):
+        return None
+    line1 = " ".join(
+        str(value[k]) for k in ("ThoroughfareName", "ThoroughfareNumber") if value.get(k)
+    )
+    line2 = " ".join(str(value[k]) for k in ("PostalCode", "LocalityName") if value.get(k))
+    return ", ".join(p for p in (line1, line2) if p) or None
