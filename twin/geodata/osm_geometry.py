@@ -10,6 +10,7 @@ polygonal parts; what cannot be repaired is dropped and counted.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -98,7 +99,8 @@ def relation_polygon(lines: Sequence[shapely.LineString]) -> tuple[shapely.Geome
     polygons = [p for p in polygons if p is not None and not p.is_empty]
     if not polygons:
         return None, "rings are degenerate"
-    geometry = shapely.symmetric_difference_all(polygons) if len(polygons) > 1 else polygons[0]
+    # Even-odd fill: XOR the rings one after the other (symmetric_difference_all is not XOR).
+    geometry = functools.reduce(shapely.symmetric_difference, polygons)
     return _polygonal(geometry), problem
 
 

@@ -126,8 +126,19 @@ def detect_format(path: Path) -> str:
     )
 
 
-def _wrap(path: Path, what: str, err: Exception) -> GeodataError:
-    return GeodataError(f"{path}: cannot read {what} (expected {EXPECTED}): {err}")
+_FORMAT_NAMES = {
+    "osm": "OSM XML",
+    "osm.gz": "gzip-compressed OSM XML",
+    "osm.bz2": "bzip2-compressed OSM XML",
+    "pbf": "OSM PBF",
+}
+
+
+def _wrap(path: Path, fmt: str, err: Exception) -> GeodataError:
+    name = _FORMAT_NAMES.get(fmt, fmt)
+    return GeodataError(
+        f"{path}: broken or truncated {name} data (expected {EXPECTED}); osmium says: {err}"
+    )
 
 
 def read_raw(path: Path, fmt: str, *, progress: bool = False) -> RawOSM:
@@ -168,7 +179,7 @@ def read_raw(path: Path, fmt: str, *, progress: bool = False) -> RawOSM:
             raw.rel_members.append(way_members)
             members.update(ref for ref, _ in way_members)
     except RuntimeError as err:
-        raise _wrap(path, "its relations", err) from err
+        raise _wrap(path, fmt, err) from err
     _read_ways(path, fmt, raw, members, progress)
     return raw
 
@@ -209,7 +220,7 @@ def _read_ways(path: Path, fmt: str, raw: RawOSM, members: set[int], progress: b
             if bar is not None and is_building:
                 bar.update()
     except RuntimeError as err:
-        raise _wrap(path, "its nodes and ways", err) from err
+        raise _wrap(path, fmt, err) from err
     finally:
         if bar is not None:
             bar.close()
@@ -236,7 +247,7 @@ def _fill_missing(path: Path, fmt: str, raw: RawOSM, missing: dict[int, list[int
             if node.id in needed and node.location.valid():
                 found[node.id] = (node.location.lon, node.location.lat)
     except RuntimeError as err:
-        raise _wrap(path, "its nodes", err) from err
+        raise _wrap(path, fmt, err) from err
     for index, refs in missing.items():
         if not all(ref in found for ref in refs):
             raw.way_problem[raw.way_ids[index]] = "nodes missing from the file"

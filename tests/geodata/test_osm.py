@@ -1,0 +1,308 @@
+"""The OSM importer on small hand-written files (tests/geodata/fixtures/osm) and broken input."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyproj
+import pytest
+import shapely
+from lxml import etree
+
+from twin.errors import GeodataError
+from twin.geodata.city import City
+from twin.geodata.osm import ATTRIBUTION, read_osm
+
+FIXTURES = Path(__file__).parent / "fixtures" / "osm"
+LOG = "twin.geodata"
+
+
+def area_of(lon: np.ndarray, lat: np.ndarray) -> float:
+    """Shoelace area in m² (EPSG:25832) of a closed lon/lat ring, computed without twin."""
+    x, y = pyproj.Transformer.from_crs(4326, 25832, always_xy=True).transform(lon, lat)
+    x, y = x - x.mean(), y - y.mean()
+    return abs(float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1]))) / 2
+
+
+def ring_area(path: Path, node_ids: list[str] | int) -> float:
+    """Area of a closed way (by id) or node list of a fixture."""
+    tree = etree.parse(str(path))
+    nodes = {n.get("id"): (float(n.get("lon")), float(n.get("lat"))) for n in tree.iter("node")}
+    if isinstance(node_ids, int):
+        way = tree.find(f".//way[@id='{node_ids}']")
+        node_ids = [nd.get("ref") for nd in way.iter("nd")]
+    lon, lat = np.array([nodes[i] for i in node_ids]).T
+    return area_of(lon, lat)
+
+
+def row(city: City, row_id: str):
+    rows = city.buildings[city.buildings["id"] == row_id]
+    assert len(rows) == 1, f"{row_id} not in {city.buildings['id'].tolist()}"
+    return rows.iloc[0]
+
+
+def test_multipolygon_with_hole():
+    path = FIXTURES / "multipolygon_hole.osm"
+    city = read_osm(path)
+    assert isinstance(city, City)
+    assert city.crs == "EPSG:25832"
+    assert city.sources == ["multipolygon_hole.osm"]
+    assert city.attribution == [ATTRIBUTION]
+    assert city.n_buildings == 1
+    b = row(city, "osm/r1")
+    assert b["source_id"] == "r1"
+    assert b["format"] == "osm"
+    assert b["lod"] == 1
+    assert b["building"] == "osm/r1"
+    assert not b["is_part"]
+    assert b["geometry"].geom_type == "Polygon"
+    assert len(b["geometry"].interiors) == 1
+    # Outer ring (split over ways 10 and 11) minus the courtyard (way 12).
+    outer_area = ring_area(path, ["1", "2", "3", "4", "1"])
+    inner_area = ring_area(path, 12)
+    assert b["geometry"].area == pytest.approx(outer_area - inner_area, rel=1e-9)
+    assert b["height"] == 12.0
+    assert b["height_source"] == "measured"
+    assert b["name"] == "Hofhaus"
+    assert b["address"] == "Bismarckstraße 10, 67059 Ludwigshafen am Rhein"
+    assert b["building_type"] == "apartments"
+
+
+def test_multipolygon_hole_mesh_roof_area():
+    pytest.importorskip("pyvista")
+    from twin.mesh import build_mesh
+
+    path = FIXTURES / "multipolygon_hole.osm"
+    city = read_osm(path)
+    mesh = build_mesh(city, lod2=False)
+    roof = mesh.extract_cells(np.flatnonzero(mesh.cell_data["surface"] == 2))
+    expected = city.buildings.geometry.iloc[0].area
+    assert roof.area == pytest.approx(expected, rel=1e-4)
+    assert expected < shapely.Polygon(city.buildings.geometry.iloc[0].exterior).area
+
+
+def test_multipolygon_two_outers():
+    path = FIXTURES / "multipolygon_two_outers.osm"
+    city = read_osm(path)
+    assert len(city) == 1 and city.n_buildings == 1
+    b = row(city, "osm/r2")
+    assert b["geometry"].geom_type == "MultiPolygon"
+    assert len(b["geometry"].geoms) == 2
+    assert b["geometry"].area == pytest.approx(ring_area(path, 20) + ring_area(path, 21))
+    assert b["height_source"] == "levels"
+    assert b["levels"] == 3
+    assert b["height"] == pytest.approx(4 * 3.0)  # 3 storeys + 1 roof storey
+
+
+def test_building_parts_replace_outline(caplog):
+    with caplog.at_level(logging.INFO, logger=LOG):
+        city = read_osm(FIXTURES / "building_parts.osm")
+    b = city.buildings
+    assert "osm/w100" not in set(b["id"]), "the outline drawn by parts must not be a row"
+    assert set(b["id"]) == {"osm/w101", "osm/w102", "osm/w103", "osm/w104", "osm/w105"}
+    # church (by its 3 parts) + free-standing part + house
+    assert city.n_buildings == 3
+    assert city.n_parts == 4
+    for part in ("osm/w101", "osm/w102", "osm/w103"):
+        r = row(city, part)
+        assert r["is_part"] and r["building"] == "osm/w100"
+        assert r["name"] in ("Apostelkirche", "Turmsockel")
+        assert r["address"] == "Kirchplatz 1"
+    tower = row(city, "osm/w102")
+    assert (tower["min_height"], tower["height"]) == (20.0, 40.0)
+    assert tower["building_type"] == "tower"
+    assert tower["roof_shape"] == "pyramidal"
+    base = row(city, "osm/w103")
+    assert (base["height"], base["height_source"], base["levels"]) == (15.0, "levels", 5.0)
+    assert base["name"] == "Turmsockel"  # its own name wins over the outline's
+    free = row(city, "osm/w104")
+    assert free["is_part"] and free["building"] == "osm/w104"
+    assert free["height"] == pytest.approx(30 * 0.3048)
+    house = row(city, "osm/w105")
+    assert not house["is_part"] and house["height_source"] == "default"
+    assert house["height"] == pytest.approx(7.0)
+    assert "1 building outline(s) are drawn by their 3 part(s)" in caplog.text
+    # the City's summary counts the church once, with its tallest part
+    info = city.info()
+    assert info["buildings"] == 3 and info["height"]["max"] == 40.0
+
+
+def test_part_without_height_takes_the_outline_height(tmp_path):
+    text = (FIXTURES / "building_parts.osm").read_text()
+    text = text.replace('<tag k="height" v="15 m"/>', "")
+    path = tmp_path / "parts.osm"
+    path.write_text(text)
+    nave = row(read_osm(path), "osm/w101")
+    assert (nave["height"], nave["height_source"]) == (40.0, "measured")
+
+
+def test_broken_rings_repaired_or_dropped_with_warnings(caplog):
+    with caplog.at_level(logging.WARNING, logger=LOG):
+        city = read_osm(FIXTURES / "broken_rings.osm")
+    assert set(city.buildings["id"]) == {"osm/w200", "osm/w205"}
+    bowtie = row(city, "osm/w200")["geometry"]
+    assert bowtie.is_valid and bowtie.geom_type == "MultiPolygon" and len(bowtie.geoms) == 2
+    assert bowtie.area > 0
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    text = "\n".join(messages)
+    assert "repaired 1 invalid footprint(s) with make_valid" in text and "osm/w200" in text
+    assert "dropped 1 building way(s)/relation(s): fewer than 3 distinct nodes: osm/w201" in text
+    assert "dropped 1 building way(s)/relation(s): not closed: osm/w202" in text
+    assert "nodes missing from the file: osm/w203" in text
+    assert "dropped 1 footprint(s) with no area left after make_valid: osm/w204" in text
+    assert city.buildings.geometry.is_valid.all()
+
+
+def test_ids_not_increasing_and_way_before_nodes():
+    path = FIXTURES / "unsorted_ids.osm"
+    city = read_osm(path)
+    assert set(city.buildings["id"]) == {"osm/w500", "osm/w300", "osm/w200"}
+    assert row(city, "osm/w500")["geometry"].area == pytest.approx(ring_area(path, 500))
+    assert row(city, "osm/w300")["geometry"].area == pytest.approx(ring_area(path, 300))
+    assert row(city, "osm/w200")["geometry"].area == pytest.approx(ring_area(path, 200))
+    assert row(city, "osm/w500")["height"] == pytest.approx(3.0)  # default for a garage
+
+
+@pytest.mark.parametrize("compression", ["gz", "bz2"])
+def test_compressed_xml(tmp_path, compression):
+    data = (FIXTURES / "multipolygon_hole.osm").read_bytes()
+    path = tmp_path / f"hole.osm.{compression}"
+    path.write_bytes(gzip.compress(data) if compression == "gz" else bz2.compress(data))
+    city = read_osm(path)
+    assert city.buildings["id"].tolist() == ["osm/r1"]
+    assert city.label == "hole (OSM)"
+
+
+def test_format_is_told_by_content_not_name(tmp_path):
+    path = tmp_path / "download"  # openstreetmap.org's export has no suffix
+    shutil.copy(FIXTURES / "multipolygon_two_outers.osm", path)
+    assert read_osm(path).n_buildings == 1
+
+
+def test_pbf_round_trip_through_osmium_writer(tmp_path):
+    osmium = pytest.importorskip("osmium")
+    pbf = tmp_path / "parts.osm.pbf"
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for obj in osmium.FileProcessor(str(FIXTURES / "building_parts.osm")):
+            writer.add(obj)
+    xml_city = read_osm(FIXTURES / "building_parts.osm")
+    pbf_city = read_osm(pbf)
+    assert pbf_city.buildings["id"].tolist() == xml_city.buildings["id"].tolist()
+    np.testing.assert_allclose(pbf_city.buildings.area, xml_city.buildings.area, rtol=1e-9)
+
+
+def test_crs_override():
+    city = read_osm(FIXTURES / "multipolygon_hole.osm", crs="EPSG:3857")
+    assert city.crs == "EPSG:3857"
+    x, y = pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(8.44, 49.48)
+    minx, miny, _, _ = city.buildings.total_bounds
+    assert (minx, miny) == pytest.approx((x, y), abs=1e-3)
+
+
+def test_utm_zone_follows_the_data(tmp_path):
+    # Move the fixture to Berlin (13.4 E): UTM zone 33.
+    text = (FIXTURES / "multipolygon_hole.osm").read_text().replace('lon="8.44', 'lon="13.44')
+    path = tmp_path / "berlin.osm"
+    path.write_text(text)
+    assert read_osm(path).crs == "EPSG:25833"
+
+
+def test_progress_bar(capsys):
+    read_osm(FIXTURES / "building_parts.osm", progress=True)
+    assert "building_parts.osm" in capsys.readouterr().err
+
+
+def test_save_and_load_round_trip(tmp_path):
+    city = read_osm(FIXTURES / "building_parts.osm")
+    loaded = City.load(city.save(tmp_path / "city.parquet"))
+    assert loaded.buildings["building"].tolist() == city.buildings["building"].tolist()
+    assert loaded.attribution == [ATTRIBUTION]
+    assert loaded.crs == "EPSG:25832"
+
+
+# --- bad input ---------------------------------------------------------------------------
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(GeodataError, match=r"nope\.osm: no such file \(expected an OpenStreetMap"):
+        read_osm(tmp_path / "nope.osm")
+
+
+def test_empty_file(tmp_path):
+    path = tmp_path / "empty.osm"
+    path.write_bytes(b"")
+    with pytest.raises(GeodataError, match=r"empty\.osm: empty file \(expected an OpenStreetMap"):
+        read_osm(path)
+
+
+def test_json_named_osm(tmp_path):
+    path = tmp_path / "city.osm"
+    path.write_text('{"type": "FeatureCollection", "features": []}')
+    with pytest.raises(GeodataError, match=r"city\.osm: not an OpenStreetMap file.*byte 0"):
+        read_osm(path)
+
+
+def test_truncated_xml_names_the_line(tmp_path):
+    lines = (FIXTURES / "building_parts.osm").read_text().splitlines()
+    path = tmp_path / "cut.osm"
+    path.write_text("\n".join(lines[:30]))
+    with pytest.raises(GeodataError) as info:
+        read_osm(path)
+    message = str(info.value)
+    assert "cut.osm: broken or truncated OSM XML data" in message
+    assert "osmium says: XML parsing error at line 30" in message
+    assert isinstance(info.value.__cause__, RuntimeError)
+
+
+def test_truncated_gzip(tmp_path):
+    data = gzip.compress((FIXTURES / "building_parts.osm").read_bytes())
+    path = tmp_path / "cut.osm.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(GeodataError, match=r"cut\.osm\.gz: broken or truncated gzip-compressed"):
+        read_osm(path)
+
+
+def test_truncated_pbf(tmp_path):
+    osmium = pytest.importorskip("osmium")
+    pbf = tmp_path / "full.osm.pbf"
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for obj in osmium.FileProcessor(str(FIXTURES / "building_parts.osm")):
+            writer.add(obj)
+    data = pbf.read_bytes()
+    cut = tmp_path / "cut.osm.pbf"
+    cut.write_bytes(data[: len(data) - 40])
+    with pytest.raises(GeodataError, match=r"cut\.osm\.pbf: broken or truncated OSM PBF data.*"):
+        read_osm(cut)
+
+
+def test_file_without_buildings(tmp_path):
+    path = tmp_path / "road.osm"
+    path.write_text(
+        '<osm version="0.6"><node id="1" lat="49.48" lon="8.44"/>'
+        '<node id="2" lat="49.49" lon="8.44"/>'
+        '<way id="1"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/></way></osm>'
+    )
+    with pytest.raises(GeodataError, match=r"road\.osm: no buildings found"):
+        read_osm(path)
+
+
+def test_no_usable_footprint(tmp_path):
+    path = tmp_path / "bad.osm"
+    path.write_text(
+        '<osm version="0.6"><node id="1" lat="49.48" lon="8.44"/>'
+        '<node id="2" lat="49.49" lon="8.44"/>'
+        '<way id="1"><nd ref="1"/><nd ref="2"/><nd ref="1"/><tag k="building" v="yes"/></way>'
+        "</osm>"
+    )
+    with pytest.raises(GeodataError, match=r"bad\.osm: none of the 1 buildings"):
+        read_osm(path)
+
+
+def test_directory_is_not_a_file(tmp_path):
+    with pytest.raises(GeodataError, match="not a file"):
+        read_osm(tmp_path)
