@@ -309,7 +309,7 @@ class _Reader:
                 rec.building_type = ";".join(dict.fromkeys(kinds[key]))
                 break
         if inherited is not None:
-            for attr in ("name", "building_type", "address", "roof_shape"):
+            for attr in ("name", "building_type", "address"):
                 if getattr(rec, attr) is None:
                     setattr(rec, attr, getattr(inherited, attr))
             rec.crs = rec.crs or inherited.crs

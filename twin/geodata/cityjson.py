@@ -335,7 +335,7 @@ class _Reader:
         rec = _record(key, obj, parent)
         if parent is not None and isinstance(objects.get(parent), dict):
             inherited = _record(parent, objects[parent], None)
-            for attr in ("name", "building_type", "address", "roof_shape"):
+            for attr in ("name", "building_type", "address"):
                 if getattr(rec, attr) is None:
                     setattr(rec, attr, getattr(inherited, attr))
         geometries = [g for g in obj.get("geometry") or [] if isinstance(g, dict)]
