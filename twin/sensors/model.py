@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 #: Wire formats a message can be in.
-Format = Literal["ttn", "chirpstack", "generic"]
+Format = Literal["ttn", "chirpstack", "chirpstack3", "generic"]
 #: Whether a message carries sensor values (``uplink``) or is an event (join, ack, log, ...).
 Kind = Literal["uplink", "event"]
 
@@ -46,7 +46,7 @@ class Message:
     ----------
     topic : str
         The MQTT topic it arrived on.
-    format : {"ttn", "chirpstack", "generic"}
+    format : {"ttn", "chirpstack", "chirpstack3", "generic"}
         The detected wire format.
     kind : {"uplink", "event"}
         ``uplink`` carries readings; everything else (join, ack, txack, status, log,
