@@ -1,0 +1,611 @@
+"""The trame application: one :class:`TwinApp` per served scene.
+
+The app owns the trame server, the shared state and the callbacks; everything about the city
+and the sensors comes from the :class:`~twin.scene.twin.Twin` (colours, legend, cards, search,
+history). A periodic task on the server's asyncio loop calls :meth:`Twin.refresh`, which
+writes colours into the mesh in place, and pushes a new frame only when something changed;
+geometry is never rebuilt after start-up.
+
+Examples
+--------
+>>> from twin.scene.config import SceneConfig          # doctest: +SKIP
+>>> from twin.scene.twin import Twin                   # doctest: +SKIP
+>>> app = TwinApp(Twin.from_config(SceneConfig.demo())) # doctest: +SKIP
+>>> app.server.start(port=8080)                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from trame.app import get_server
+
+from twin.app import layout, picking, render
+from twin.app.kiosk import Flight, KioskTour
+from twin.app.present import card_view, legend_view, table_view
+from twin.scene.camera import look_at
+from twin.scene.i18n import DEFAULT_LANGUAGE, LANGUAGES, strings, t
+from twin.scene.tour import Tour
+
+log = logging.getLogger(__name__)
+
+_ids = itertools.count()
+
+#: Seconds between two refreshes of the colours (new readings show within one period plus
+#: one frame).
+REFRESH_SECONDS = 0.25
+#: Seconds between two updates of the open card and of the sensor table.
+PANEL_SECONDS = 2.0
+#: Pixels the mouse may move between press and release for a click (more is a drag).
+CLICK_SLOP = 5.0
+#: Seconds between two recolourings without new readings (readings grow stale).
+STALE_CHECK_SECONDS = 10.0
+#: Rows shown at most in the sensor table.
+MAX_TABLE_ROWS = 200
+#: Steps of the time slider over the stored history.
+TIME_STEPS = 288
+#: Seconds the play button needs for the whole history.
+PLAY_SECONDS = 60.0
+
+
+class TwinApp:
+    """The browser application of a :class:`~twin.scene.twin.Twin`.
+
+    Parameters
+    ----------
+    twin : twin.scene.twin.Twin
+        The scene: city, mesh, store, styles, bookmarks.
+    server : trame_server.Server, optional
+        A trame server; by default a new one (vue3 client) is created.
+    kiosk : bool
+        Full screen, no controls, automatic camera tour.
+    local_rendering : bool
+        Render in the browser with vtk.js instead of on the server.
+    lang : {"de", "en"}, optional
+        Start language (default: the scene's, else German).
+    tour_seconds : float, optional
+        Seconds per tour stop (default: the scene's tour setting, else 12).
+    idle_resume : float, optional
+        Seconds without input after which the kiosk tour resumes (default: the scene's).
+    """
+
+    def __init__(
+        self,
+        twin: Any,
+        *,
+        server: Any = None,
+        kiosk: bool = False,
+        local_rendering: bool = False,
+        lang: str | None = None,
+        tour_seconds: float | None = None,
+        idle_resume: float | None = None,
+    ) -> None:
+        self.twin = twin
+        self.server = server or get_server(f"twin-{next(_ids)}", client_type="vue3")
+        self.kiosk = kiosk
+        self.local_rendering = local_rendering
+        self.plotter = twin.plotter(off_screen=True)
+        render.tune(self.plotter)
+        self.lod = render.InteractiveLOD(self.plotter)
+        self.view: Any = None
+        self._flight: Flight | None = None
+        self._task: asyncio.Task | None = None
+        self._last_panel = 0.0
+        self._last_frame = 0.0
+        self._dirty_frame = False
+        self._results: list[dict] = []
+        self._last_refresh = 0.0
+        self._home = twin.home.camera_position()
+        cfg = twin.config
+        self.tour = KioskTour(
+            Tour(
+                _tour_stops(twin),
+                seconds_per_stop=tour_seconds or cfg.tour.seconds_per_stop,
+                idle_resume=cfg.tour.idle_resume if idle_resume is None else idle_resume,
+            ),
+            caption=lambda bm: bm.caption_in(self.state.lang),
+        )
+        self._init_state(lang or cfg.language or DEFAULT_LANGUAGE)
+        self._bind()
+        layout.build(self)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self):
+        """The trame shared state."""
+        return self.server.state
+
+    @property
+    def ctrl(self):
+        """The trame controller."""
+        return self.server.controller
+
+    def _init_state(self, lang: str) -> None:
+        s = self.state
+        s.lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+        s.simple = False
+        s.kiosk = self.kiosk
+        s.labels = strings(s.lang)
+        s.synthetic = bool(getattr(self.twin.city, "synthetic", False))
+        s.city_label = getattr(self.twin.city, "label", "")
+        s.title = self.twin.config.title_in(s.lang)
+        s.quantity = self.twin.quantity
+        s.quantity_items = self._quantity_items(s.lang)
+        s.legend = None
+        s.card = None
+        s.selected_row = -1
+        s.selected_device = ""
+        s.search_text = ""
+        s.search_results = []
+        s.search_message = ""
+        s.sensors = []
+        s.live = True
+        s.playing = False
+        s.time_pos = TIME_STEPS
+        s.time_steps = TIME_STEPS
+        s.time_label = t("app.live", s.lang)
+        s.banner = ""
+        s.caption = ""
+        s.caption_values = []
+        s.tour_stops = 0
+        s.frames = 0
+
+    def _quantity_items(self, lang: str) -> list[dict[str, str]]:
+        items = [{"value": q["key"], "title": q["label"]} for q in self.twin.quantities(lang)]
+        if self.twin.quantity not in {i["value"] for i in items}:
+            style = self.twin.style
+            items.insert(0, {"value": style.key, "title": style.label(lang)})
+        return items
+
+    def _bind(self) -> None:
+        s = self.state
+        s.change("quantity")(self._on_quantity)
+        s.change("lang", "simple")(self._on_language)
+        s.change("time_pos")(self._on_time)
+        s.change("search_text")(self._on_search_text)
+        self.ctrl.on_server_ready.add(self._on_ready)
+        self.ctrl.on_server_exited.add(self.close)
+        self.ctrl.view_click = self.on_click
+        self.ctrl.go_live = self.go_live
+        self.ctrl.toggle_play = self.toggle_play
+        self.ctrl.search = self.search
+        self.ctrl.goto_result = self.goto_result
+        self.ctrl.select_sensor = self.select_sensor
+        self.ctrl.close_card = self.close_card
+        self.ctrl.reset_camera = self.reset_camera
+        self.ctrl.user_input = self.user_input
+        self.ctrl.on_camera = self.on_camera
+        self.ctrl.goto_bookmark = self.goto_bookmark
+
+    # -------------------------------------------------------------- handlers
+    def _on_quantity(self, quantity: str | None = None, **_: Any) -> None:
+        if not quantity:
+            return
+        self.twin.set_quantity(quantity)
+        self.state.legend = legend_view(self.twin.legend(self.state.lang))
+        self.refresh(force=True)
+        self._update_panels()
+
+    def _on_language(self, lang: str = DEFAULT_LANGUAGE, simple: bool = False, **_: Any) -> None:
+        s = self.state
+        s.labels = strings(lang, simple=bool(simple))
+        s.title = self.twin.config.title_in(lang)
+        s.quantity_items = self._quantity_items(lang)
+        if s.quantity:
+            s.legend = legend_view(self.twin.legend(lang))
+        if s.live:
+            s.time_label = t("app.live", lang)
+        else:
+            self._on_time(s.time_pos)
+        self._update_panels()
+        if self.tour.current is not None:
+            s.caption = self.tour.caption(self.tour.current)
+
+    def _on_time(self, time_pos: float = TIME_STEPS, **_: Any) -> None:
+        s = self.state
+        lo, hi = self._time_bounds()
+        if lo is None or float(time_pos) >= TIME_STEPS:
+            s.live = True
+            s.playing = False
+            self.twin.set_time(None)
+            s.time_label = t("app.live", s.lang)
+        else:
+            s.live = False
+            when = lo + (hi - lo) * float(time_pos) / TIME_STEPS
+            self.twin.set_time(when)
+            stamp = when.astimezone().strftime("%d.%m. %H:%M" if s.lang == "de" else "%b %d %H:%M")
+            s.time_label = t("time.as_of", s.lang, time=stamp)
+        self.refresh(force=True)
+        self._update_panels()
+
+    def _on_search_text(self, search_text: str = "", **_: Any) -> None:
+        if not search_text:
+            self.state.search_results = []
+            self.state.search_message = ""
+
+    def _time_bounds(self) -> tuple[datetime | None, datetime | None]:
+        try:
+            bounds = self.twin.time_range()
+        except Exception as err:  # the database may be down: the banner says so
+            log.warning("time range unavailable: %s", err)
+            return None, None
+        if bounds is None or bounds[1] <= bounds[0]:
+            return None, None
+        return bounds[0].to_pydatetime(), bounds[1].to_pydatetime()
+
+    # ---------------------------------------------------------- public actions
+    def go_live(self) -> None:
+        """Leave the history and show the latest readings."""
+        self.state.playing = False
+        self.state.time_pos = TIME_STEPS
+
+    def toggle_play(self) -> None:
+        """Start or stop playing the stored history from the slider's position."""
+        s = self.state
+        if s.playing:
+            s.playing = False
+            return
+        if s.time_pos >= TIME_STEPS:
+            s.time_pos = 0
+        s.playing = True
+
+    def on_click(self, event: dict | None) -> None:
+        """Handle a click on the 3D view: pick server-side and open the card.
+
+        Parameters
+        ----------
+        event : dict
+            The remote view's click event (display position and canvas size).
+        """
+        self.user_input()
+        if not event or float(event.get("moved", 0.0)) > CLICK_SLOP:
+            return  # a drag that rotated the camera, not a click
+        x, y = picking.display_position(event, tuple(self.plotter.window_size))
+        hit = self.select_at(x, y)
+        log.debug("click at %.0f, %.0f: %s row=%s", x, y, hit.kind, hit.row)
+
+    def select_at(self, x: float, y: float) -> picking.Pick:
+        """Select what lies under display position ``(x, y)`` and show its card.
+
+        Parameters
+        ----------
+        x, y : float
+            Display coordinates of the render window, origin at the bottom left.
+
+        Returns
+        -------
+        twin.app.picking.Pick
+            What was hit.
+        """
+        hit = picking.pick(self.plotter.renderer, x, y, sensor_actors=tuple(self._sensor_actors()))
+        if hit.kind == "sensor" and hit.cell is not None:
+            self.select_device(self.twin.device_at_cell(hit.cell))
+            return hit
+        if hit.kind == "building" and hit.row is not None:
+            self.select_building(hit.row)
+        elif hit.kind in ("other", "none"):
+            self.close_card()
+        return hit
+
+    def select_building(self, row: int) -> None:
+        """Open the card of the building at ``row`` of the City table.
+
+        Parameters
+        ----------
+        row : int
+            Row index into ``twin.city.buildings``.
+        """
+        s = self.state
+        s.selected_row = int(row)
+        s.selected_device = ""
+        s.card = card_view(self.twin.building_card(int(row), s.lang), s.lang, simple=s.simple)
+
+    def select_device(self, device: str) -> None:
+        """Open the card of a sensor device and mark it in the sensor table.
+
+        Parameters
+        ----------
+        device : str
+            The device id.
+        """
+        s = self.state
+        s.selected_device = device
+        s.selected_row = -1
+        s.card = card_view(self.twin.device_card(device, s.lang), s.lang, simple=s.simple)
+
+    def select_sensor(self, device: str) -> None:
+        """Select a sensor from the table: open its card and fly to it.
+
+        Parameters
+        ----------
+        device : str
+            The device id.
+        """
+        self.user_input()
+        self.select_device(device)
+        position = self._device_positions().get(device)
+        if position is not None:
+            self.fly_to(look_at(position, distance=300.0).camera_position())
+
+    def close_card(self) -> None:
+        """Close the info card."""
+        self.state.card = None
+        self.state.selected_row = -1
+        self.state.selected_device = ""
+
+    def search(self) -> None:
+        """Search streets, building names and devices for the text in the search box."""
+        s = self.state
+        text = (s.search_text or "").strip()
+        if not text:
+            s.search_results = []
+            return
+        results = self.twin.search(text)[:20]
+        s.search_results = [
+            {
+                "index": i,
+                "label": r.get("label", ""),
+                "kind": t(f"search.kind.{r.get('kind')}", s.lang),
+            }
+            for i, r in enumerate(results)
+        ]
+        self._results = results
+        s.search_message = (
+            t("search.results", s.lang, n=len(results)) if results else t("search.none", s.lang)
+        )
+        if len(results) == 1:
+            self.goto_result(0)
+
+    def goto_result(self, index: int) -> None:
+        """Fly to a search result and open its card.
+
+        Parameters
+        ----------
+        index : int
+            Index into the last search's results.
+        """
+        results = self._results
+        if not 0 <= int(index) < len(results):
+            return
+        r = results[int(index)]
+        if r.get("row") is not None and r.get("kind") != "device":
+            self.select_building(int(r["row"]))
+        elif r.get("device"):
+            self.select_device(str(r["device"]))
+        if r.get("position") is not None:
+            distance = 600.0 if r.get("kind") == "street" else 250.0
+            self.fly_to(look_at(r["position"], distance=distance).camera_position())
+
+    def goto_bookmark(self, name: str) -> None:
+        """Fly to a named camera bookmark.
+
+        Parameters
+        ----------
+        name : str
+            The bookmark's name.
+        """
+        for bm in self.twin.bookmarks:
+            if bm.name == name:
+                self.fly_to(bm.camera_position())
+                return
+
+    def reset_camera(self) -> None:
+        """Fly back to the scene's default view."""
+        self.fly_to(self._home)
+
+    def user_input(self, *_: Any) -> None:
+        """Note user input: pauses the kiosk tour until the idle time has passed."""
+        self.tour.user_input(time.monotonic())
+
+    def on_camera(self, *_: Any) -> None:
+        """After the user moved the camera: pause the tour, restore detail, filter the table."""
+        self.user_input()
+        self.lod.end()
+        self._update_table()
+        self._push_frame()
+
+    def fly_to(self, pose: Any, *, duration: float = 1.2) -> None:
+        """Start a smooth camera flight to ``pose``.
+
+        Parameters
+        ----------
+        pose : sequence
+            ``(position, focal_point, view_up)`` in local coordinates.
+        duration : float
+            Seconds of the flight; 0 jumps.
+        """
+        cam = self.plotter.camera
+        start = (cam.position, cam.focal_point, cam.up)
+        self._flight = Flight(start, tuple(tuple(p) for p in pose), time.monotonic(), duration)
+        if duration <= 0:
+            self._step_flight(time.monotonic())
+
+    # --------------------------------------------------------------- refresh
+    def refresh(self, *, force: bool = False) -> bool:
+        """Recompute colours from the store and mark a new frame if they changed.
+
+        Parameters
+        ----------
+        force : bool
+            Recompute even when the writer reported no new readings, and push a frame even
+            when no colour changed.
+
+        Returns
+        -------
+        bool
+            Whether the colours changed.
+        """
+        s = self.state
+        now = time.monotonic()
+        due = now - self._last_refresh >= STALE_CHECK_SECONDS  # readings age into "stale"
+        if not (force or due or self.twin.has_new_data):
+            return False
+        self._last_refresh = now
+        try:
+            changed = bool(self.twin.refresh())
+        except Exception as err:  # database or feed unavailable: say so, keep retrying
+            message = t("error.database", s.lang, simple=s.simple)
+            if s.banner != message:
+                log.warning("refresh failed, will retry: %s", err)
+            s.banner = message
+            return False
+        s.banner = self._feed_banner()
+        if changed or force:
+            self._dirty_frame = True
+        return changed
+
+    def _feed_banner(self) -> str:
+        services = getattr(self.twin, "_services", None)
+        ingests = getattr(services, "ingests", None) or []
+        if any(getattr(i, "connected", True) is False for i in ingests):
+            return t("error.feed", self.state.lang, simple=self.state.simple)
+        return ""
+
+    def tick(self, now: float | None = None) -> None:
+        """One step of the periodic task: play, tour, flight, refresh, panels, frame.
+
+        Parameters
+        ----------
+        now : float, optional
+            Monotonic time (default ``time.monotonic()``).
+        """
+        now = time.monotonic() if now is None else now
+        s = self.state
+        if s.playing:
+            step = TIME_STEPS * REFRESH_SECONDS / PLAY_SECONDS
+            s.time_pos = min(TIME_STEPS, float(s.time_pos) + step)
+            if s.time_pos >= TIME_STEPS:
+                s.playing = False
+        if self.kiosk:
+            bookmark = self.tour.tick(now)
+            if bookmark is not None:
+                if getattr(bookmark, "quantity", None):
+                    s.quantity = bookmark.quantity
+                self.fly_to(bookmark.camera_position(), duration=2.0)
+                s.caption = self.tour.caption(bookmark)
+                s.tour_stops = self.tour.stops
+        if self._flight is not None:
+            self._step_flight(now)
+        if s.live:
+            self.refresh()
+        if now - self._last_panel >= PANEL_SECONDS:
+            self._last_panel = now
+            self._update_panels()
+        if self._dirty_frame:
+            self._push_frame()
+        s.flush()
+
+    def _step_flight(self, now: float) -> None:
+        pose, done = self._flight.at(now)
+        self.plotter.camera_position = list(pose)
+        self.plotter.renderer.ResetCameraClippingRange()
+        if done:
+            self._flight = None
+            self._update_table()
+        self._dirty_frame = True
+
+    def _push_frame(self) -> None:
+        self._dirty_frame = False
+        self.state.frames = int(self.state.frames or 0) + 1
+        if self.view is None or not self.server.protocol:
+            self.plotter.render()
+            return
+        self.view.update()
+        if self.local_rendering:
+            self.view.push_camera()
+
+    def _update_panels(self) -> None:
+        s = self.state
+        if s.selected_row is not None and s.selected_row >= 0:
+            s.card = card_view(
+                self.twin.building_card(int(s.selected_row), s.lang), s.lang, simple=s.simple
+            )
+        elif s.selected_device:
+            s.card = card_view(
+                self.twin.device_card(s.selected_device, s.lang), s.lang, simple=s.simple
+            )
+        self._update_table()
+        if self.kiosk and self.tour.current is not None:
+            s.caption_values = self._caption_values(self.tour.current)
+
+    def _update_table(self) -> None:
+        s = self.state
+        devices = self.twin.devices["device"].to_numpy()
+        visible = render.in_view(self.plotter, self.twin.device_positions())
+        try:
+            rows = self.twin.sensors_table(s.lang, devices=list(devices[visible]))
+        except Exception as err:
+            log.warning("sensor table unavailable: %s", err)
+            return
+        s.sensors = table_view(rows[:MAX_TABLE_ROWS])
+
+    def _caption_values(self, bookmark: Any) -> list[str]:
+        positions = self.twin.device_positions()
+        if not len(positions):
+            return []
+        focal = np.asarray(bookmark.focal_point, dtype=float)
+        d = np.hypot(positions[:, 0] - focal[0], positions[:, 1] - focal[1])
+        near = self.twin.devices["device"].to_numpy()[np.argsort(d)[:12]]
+        rows = [
+            r for r in self.twin.sensors_table(self.state.lang, devices=list(near)) if r["shown"]
+        ]
+        order = {dev: i for i, dev in enumerate(near)}
+        rows.sort(key=lambda r: order[r["device"]])
+        return [f"{r['name']}: {r['display']}" for r in rows[:3]]
+
+    def _sensor_actors(self) -> list:
+        actor = self.plotter.actors.get("sensors")
+        return [actor] if actor is not None else []
+
+    def _device_positions(self) -> dict[str, tuple[float, float, float]]:
+        devices = self.twin.devices["device"].to_numpy()
+        return {
+            str(d): tuple(p) for d, p in zip(devices, self.twin.device_positions(), strict=True)
+        }
+
+    # ---------------------------------------------------------- life cycle
+    def _on_ready(self, **_: Any) -> None:
+        if self._task is None:
+            self._task = asyncio.get_event_loop().create_task(self._loop())
+
+    async def _loop(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                self.tick(started)
+            except Exception:  # keep the page alive whatever goes wrong in one tick
+                log.exception("periodic update failed")
+            await asyncio.sleep(max(0.02, REFRESH_SECONDS - (time.monotonic() - started)))
+
+    def start_state(self) -> None:
+        """Compute the first legend, colours, panels and camera (before serving)."""
+        self.state.ready()
+        self._home = tuple(tuple(v) for v in self.plotter.camera_position)
+        self._on_quantity(self.state.quantity)
+        self.state.flush()
+
+    def close(self, **_: Any) -> None:
+        """Stop the periodic task and close the twin (simulator, ingest, store)."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        try:
+            self.twin.close()
+        finally:
+            self.plotter.close()
+
+    def serve(self, **kwargs: Any) -> None:
+        """Start the trame server (blocking); keyword arguments go to ``server.start``."""
+        self.start_state()
+        self.server.start(**kwargs)
+
+
+def _tour_stops(twin: Any) -> list:
+    """Return the tour's bookmarks in local coordinates, in the configured order."""
+    return [bm.to_local(twin.origin) for bm in twin.config.tour_bookmarks()]

@@ -1,0 +1,237 @@
+"""Turn the scene's dictionaries into what the page shows (pure functions, no trame).
+
+The :class:`~twin.scene.twin.Twin` answers in plain data (a building card, a legend, the
+sensor table); these helpers shape it into the small JSON-friendly dictionaries the layout
+binds to: labelled fields, formatted values, inline SVG charts. Keeping them free of the
+server makes them easy to test and keeps the layout free of logic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from twin.app.charts import sparkline_svg
+from twin.scene.i18n import t
+
+
+def legend_view(legend: Mapping[str, Any]) -> dict[str, Any]:
+    """Shape a :func:`twin.scene.styles.legend` dictionary for the page.
+
+    Parameters
+    ----------
+    legend : mapping
+        The legend of the shown quantity.
+
+    Returns
+    -------
+    dict
+        ``title`` (with unit), ``gradient`` (CSS), ``ticks`` (list of ``{label, left}``,
+        ``left`` as a CSS percentage), ``thresholds`` (``{label, left}``), ``swatches``
+        (``{label, color}`` for categories and for stale / no data / no sensor).
+    """
+    unit = legend.get("unit") or ""
+    title = legend.get("title", "")
+    stops = list(legend.get("stops", []))
+    labels = list(legend.get("labels", [])) or [_num(v) for v, _ in stops]
+    categorical = bool(legend.get("categorical"))
+    n = len(stops)
+    ticks = []
+    if not categorical:
+        for i, label in enumerate(labels):
+            ticks.append({"label": label, "left": f"{(100.0 * i / max(n - 1, 1)):.1f}%"})
+    swatches = []
+    if categorical:
+        swatches += [{"label": lab, "color": c} for (_, c), lab in zip(stops, labels, strict=False)]
+    for key in ("stale", "no_data", "neutral"):
+        if legend.get(f"{key}_label"):
+            swatches.append(
+                {"label": legend[f"{key}_label"], "color": legend.get(f"{key}_color", "#888")}
+            )
+    return {
+        "title": f"{title} ({unit})" if unit and not categorical else title,
+        "unit": unit,
+        "gradient": "" if categorical else legend.get("css_gradient", ""),
+        "ticks": ticks,
+        "thresholds": [
+            {"label": th.get("label", ""), "left": f"{100.0 * float(th.get('position', 0)):.1f}%"}
+            for th in legend.get("thresholds", [])
+        ],
+        "swatches": swatches,
+    }
+
+
+def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False) -> dict | None:
+    """Shape a building or device card for the info panel.
+
+    Parameters
+    ----------
+    card : mapping or None
+        :meth:`Twin.building_card` (has ``id``) or :meth:`Twin.device_card` (has
+        ``device``) output.
+    lang : {"de", "en"}
+        Language of the labels.
+    simple : bool
+        Use the plain-language labels of the simple view.
+
+    Returns
+    -------
+    dict or None
+        ``kind`` (``building``/``device``), ``id``, ``title``, ``subtitle``, ``fields``
+        (``{label, value}``), ``sensors`` (``{label, value, stale, color}``), ``charts``
+        (``{title, svg}``); None without a card.
+    """
+    if not card:
+        return None
+
+    def tr(key: str, **kw: object) -> str:
+        return t(key, lang, simple=simple, **kw)
+
+    kind = "building" if "id" in card and "device" not in card else "device"
+    fields: list[dict[str, str]] = []
+    sensors: list[dict[str, Any]] = []
+    if kind == "building":
+        title = card.get("title") or card.get("name") or tr("card.unnamed")
+        subtitle = tr("card.building")
+        fields.append({"label": tr("card.id"), "value": str(card.get("id", ""))})
+        for key, label in (("address", "card.address"), ("type", "card.type")):
+            if card.get(key):
+                fields.append({"label": tr(label), "value": str(card[key])})
+        fields.append({"label": tr("card.height"), "value": str(card.get("height_text", "–"))})
+        source = card.get("height_source")
+        if source:
+            fields.append(
+                {"label": tr("card.height_source"), "value": tr(f"card.height_source.{source}")}
+            )
+        levels = card.get("levels")
+        if levels is not None and not _nan(levels):
+            fields.append({"label": tr("card.levels"), "value": f"{float(levels):.0f}"})
+        for dev in card.get("sensors", []):
+            for r in dev.get("readings", []):
+                sensors.append(_reading(r, prefix=str(dev.get("name") or dev.get("device", ""))))
+    else:
+        title = str(card.get("name") or card.get("device", ""))
+        subtitle = tr("device.title")
+        fields.append({"label": tr("device.id"), "value": str(card.get("device", ""))})
+        if card.get("kind"):
+            fields.append({"label": tr("device.kind"), "value": str(card["kind"])})
+        if card.get("dev_eui"):
+            fields.append({"label": tr("device.dev_eui"), "value": str(card["dev_eui"])})
+        building = card.get("building_name") or card.get("building_id")
+        fields.append(
+            {"label": tr("device.building"), "value": str(building or tr("device.unbound"))}
+        )
+        last = card.get("last_seen")
+        fields.append(
+            {
+                "label": tr("device.last_seen"),
+                "value": _time(last, lang) if last else tr("device.never_seen"),
+            }
+        )
+        for key, label, unit in (("rssi", "device.rssi", "dBm"), ("snr", "device.snr", "dB")):
+            value = card.get(key)
+            if value is not None and not _nan(value):
+                fields.append({"label": tr(label), "value": f"{_num(value, lang)} {unit}"})
+        sensors = [_reading(r) for r in card.get("readings", [])]
+    charts = []
+    for h in card.get("history", []) or []:
+        name = (
+            f"{h.get('label', '')} · {h.get('device', '')}"
+            if kind == "building"
+            else h.get("label", "")
+        )
+        svg = sparkline_svg(
+            [_epoch(x) for x in h.get("times", [])],
+            h.get("values", []),
+            label=f"{name} {tr('card.history')}",
+        )
+        unit = h.get("unit") or ""
+        charts.append({"title": f"{name} ({unit})" if unit else name, "svg": svg})
+    return {
+        "kind": kind,
+        "id": str(card.get("id") or card.get("device") or ""),
+        "title": title,
+        "subtitle": subtitle,
+        "fields": fields,
+        "sensors": sensors,
+        "no_sensors": tr("card.no_sensors") if kind == "building" and not sensors else "",
+        "charts": charts,
+        "history_title": tr("card.history") if charts else "",
+    }
+
+
+def _reading(r: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    label = str(r.get("label") or r.get("quantity", ""))
+    return {
+        "label": f"{prefix} · {label}" if prefix else label,
+        "value": str(r.get("display") or r.get("text") or "–"),
+        "stale": bool(r.get("stale", False)),
+        "color": r.get("color") or "#888888",
+    }
+
+
+def table_view(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Shape :meth:`Twin.sensors_table` rows for the sensor table.
+
+    Parameters
+    ----------
+    rows : sequence of mapping
+        One row per device.
+
+    Returns
+    -------
+    list of dict
+        ``key``, ``device``, ``name``, ``quantity`` (label), ``value`` (formatted with
+        unit), ``building``, ``stale``, ``color``.
+    """
+    return [
+        {
+            "key": str(r.get("device", "")),
+            "device": str(r.get("device", "")),
+            "name": str(r.get("name") or r.get("device", "")),
+            "quantity": str(r.get("label") or r.get("quantity") or ""),
+            "value": str(r.get("display") or "–"),
+            "building": str(r.get("building") or ""),
+            "stale": bool(r.get("stale", False)),
+            "color": r.get("color") or "#888888",
+        }
+        for r in rows
+    ]
+
+
+def _nan(value: Any) -> bool:
+    try:
+        return math.isnan(float(value))
+    except (TypeError, ValueError):
+        return True
+
+
+def _num(value: Any, lang: str = "en", decimals: int = 1) -> str:
+    text = f"{float(value):.{decimals}f}"
+    return text.replace(".", ",") if lang == "de" else text
+
+
+def _epoch(value: Any) -> float:
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).timestamp()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    return float(value)
+
+
+def _time(value: Any, lang: str) -> str:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    if isinstance(value, datetime):
+        local = value.astimezone()
+        return local.strftime("%d.%m.%Y %H:%M:%S" if lang == "de" else "%Y-%m-%d %H:%M:%S")
+    return str(value)

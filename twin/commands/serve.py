@@ -1,0 +1,233 @@
+"""``twin demo`` and ``twin serve SCENE``: the browser application.
+
+Both accept trame's own flags, which are passed through to trame's parser: ``--server`` (do
+not open a browser), ``--port`` (8080), ``--host`` (127.0.0.1), ``--authKeyFile``,
+``--timeout`` (seconds the server waits after the last client left; 0 never stops, the
+default of ``--kiosk``). A host other than loopback needs ``--authKeyFile``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from twin.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+TRAME_FLAGS = "--server, --port N (8080), --host H (127.0.0.1), --authKeyFile F, --timeout S"
+DEFAULT_HOST = "127.0.0.1"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` and ``serve`` subcommands.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``twin`` command's subparsers.
+    """
+    epilog = f"trame's flags are accepted too: {TRAME_FLAGS}."
+    demo = subparsers.add_parser(
+        "demo",
+        help="serve the synthetic demo city with simulated sensors",
+        description="Serve the built-in demo: a generated Ludwigshafen with simulated sensors "
+        "(no broker or data needed) at http://127.0.0.1:8080.",
+        epilog=epilog,
+    )
+    demo.add_argument(
+        "--buildings",
+        type=_positive,
+        default=20000,
+        help="number of generated buildings (default 20000)",
+    )
+    demo.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+    demo.add_argument(
+        "--speedup", type=float, default=1.0, help="simulated seconds per real second (default 1)"
+    )
+    demo.add_argument(
+        "--no-cache", action="store_true", help="generate the city even when a cached copy exists"
+    )
+    _common(demo)
+    demo.set_defaults(func=run_demo, accepts_extra=True)
+
+    serve = subparsers.add_parser(
+        "serve",
+        help="serve a scene file (city, sensor feeds, styles, camera tour)",
+        description="Serve the twin described by a scene file (see scenes/*.toml).",
+        epilog=epilog,
+    )
+    serve.add_argument("scene", type=Path, help="scene file (TOML)")
+    _common(serve)
+    serve.set_defaults(func=run_serve, accepts_extra=True)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--kiosk", action="store_true", help="full screen, no controls, automatic camera tour"
+    )
+    p.add_argument(
+        "--local-rendering",
+        action="store_true",
+        help="render in the browser with vtk.js instead of on the server",
+    )
+    p.add_argument("--lang", choices=("de", "en"), help="start language (default: the scene's)")
+    p.add_argument("--tour-seconds", type=float, help="seconds per tour stop (kiosk)")
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Run ``twin demo``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments (``extra`` holds trame's flags).
+
+    Returns
+    -------
+    int
+        Exit code.
+    """
+    options = trame_options(args.extra, kiosk=args.kiosk)
+    from twin.app.cache import demo_city
+    from twin.scene.config import SceneConfig
+
+    cfg = SceneConfig.demo(buildings=args.buildings, seed=args.seed, speedup=args.speedup)
+    city, mesh = demo_city(buildings=args.buildings, seed=args.seed, use_cache=not args.no_cache)
+    return _serve(cfg, args, options, city=city, mesh=mesh)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run ``twin serve SCENE``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments (``extra`` holds trame's flags).
+
+    Returns
+    -------
+    int
+        Exit code.
+    """
+    options = trame_options(args.extra, kiosk=args.kiosk)
+    from twin.scene.config import load_scene
+
+    return _serve(load_scene(args.scene), args, options)
+
+
+def trame_options(extra: list[str], *, kiosk: bool = False) -> list[str]:
+    """Check trame's flags and return them with twin's safe defaults filled in.
+
+    Parameters
+    ----------
+    extra : list of str
+        The flags ``twin`` did not know (trame's).
+    kiosk : bool
+        Kiosk mode: the server never stops by itself unless ``--timeout`` is given.
+
+    Returns
+    -------
+    list of str
+        Arguments for trame's parser: ``--host 127.0.0.1`` unless a host was given.
+
+    Raises
+    ------
+    ConfigError
+        For unknown flags, a missing ``--authKeyFile``, or a non-loopback ``--host``
+        without an auth key file.
+    """
+    parser = _trame_parser()
+    known, unknown = parser.parse_known_args(extra)
+    if unknown:
+        raise ConfigError(
+            f"unrecognized arguments: {' '.join(unknown)} (trame's flags: {TRAME_FLAGS})"
+        )
+    given = {a.split("=", 1)[0] for a in extra if a.startswith("-")}
+    out = list(extra)
+    if not given & {"--host", "-i"}:
+        out += ["--host", DEFAULT_HOST]
+        host = DEFAULT_HOST
+    else:
+        host = known.host
+    if known.authKeyFile and not Path(known.authKeyFile).is_file():
+        raise ConfigError(f"--authKeyFile {known.authKeyFile}: no such file")
+    if not is_loopback(host) and not known.authKeyFile:
+        raise ConfigError(
+            f"--host {host} would expose the twin beyond this machine without protection; "
+            "give --authKeyFile FILE (a secret the browser sends as ?secret=) or use 127.0.0.1"
+        )
+    if kiosk and "--timeout" not in given:
+        out += ["--timeout", "0"]
+    return out
+
+
+def _trame_parser() -> argparse.ArgumentParser:
+    from trame_server.core import Server
+
+    return Server("twin-cli-check").cli
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost).
+
+    Parameters
+    ----------
+    host : str
+        A host name or address.
+
+    Returns
+    -------
+    bool
+        True for loopback addresses and names resolving only to them.
+    """
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if host == "localhost":
+        return True
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+def _serve(cfg: Any, args: argparse.Namespace, options: list[str], **twin_kwargs: Any) -> int:
+    from twin.app.app import TwinApp
+    from twin.scene.twin import Twin
+
+    if args.verbose < 2:
+        for name in ("trame_server", "trame_client", "wslink", "aiohttp", "trame_vtk"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    twin = Twin.from_config(cfg, **twin_kwargs)
+    try:
+        app = TwinApp(
+            twin,
+            kiosk=args.kiosk,
+            local_rendering=args.local_rendering,
+            lang=args.lang,
+            tour_seconds=args.tour_seconds,
+        )
+    except BaseException:
+        twin.close()
+        raise
+    sys.argv = [sys.argv[0], *options]  # trame parses sys.argv itself
+    try:
+        app.serve()
+    finally:
+        app.close()
+    return 0
