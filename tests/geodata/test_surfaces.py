@@ -167,10 +167,8 @@ def test_resolve_heights_tolerance_and_log(caplog):
     with caplog.at_level(logging.INFO):
         height, source = surf.resolve_heights(geometry, measured, label="x.gml")
     assert height.tolist() == [9.9, 9.0, 32.9, 30.0, 7.0, 5.0]
-    assert source.tolist() == ["measured", "geometry", "measured", "geometry"] + [
-        "measured",
-        "geometry",
-    ]
+    expected = ["measured", "geometry", "measured", "geometry", "measured", "geometry"]
+    assert source.tolist() == expected
     assert "x.gml: 2 of 5 measuredHeight values disagree" in caplog.text
 
 

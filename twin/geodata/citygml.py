@@ -187,11 +187,10 @@ def _check_root(path: Path) -> None:
     if path.stat().st_size == 0:
         raise GeodataError(f"{path}: the file is empty (expected a CityGML document)")
     try:
+        root, line = "", 1
         for _event, elem in etree.iterparse(str(path), events=("start",)):
-            root = elem.tag
+            root, line = elem.tag, elem.sourceline
             break
-        else:  # pragma: no cover - a parsed document always has a root
-            root = ""
     except etree.XMLSyntaxError as err:
         line, col = err.position if err.position else (err.lineno, 0)
         raise GeodataError(
@@ -200,7 +199,7 @@ def _check_root(path: Path) -> None:
         ) from err
     if _local(root) != "CityModel" or not _ns(root).startswith("http://www.opengis.net/citygml"):
         raise GeodataError(
-            f"{path}: line 1: the root element is <{root}>, expected a CityGML <CityModel> "
+            f"{path}: line {line}: the root element is <{root}>, expected a CityGML <CityModel> "
             "(namespace http://www.opengis.net/citygml/1.0, /2.0 or /3.0)"
         )
 
