@@ -1,0 +1,257 @@
+import collections
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+
+from tests.conftest import realdata_path
+from twin.errors import ConfigError, GeodataError
+from twin.geodata.city import City
+from twin.geodata.citygml import read_citygml
+from twin.geodata.cityjson import read_cityjson
+
+FIXTURES = Path(__file__).parent / "fixtures" / "cityjson"
+V11 = FIXTURES / "buildings_v11.city.json"
+SEQ = FIXTURES / "buildings.city.jsonl"
+
+
+def row(city: City, source_id: str):
+    b = city.buildings
+    return b.loc[b["source_id"] == source_id].iloc[0]
+
+
+# -- hand-written fixtures ------------------------------------------------------------------
+
+
+def test_v11_parts_attributes_and_context(caplog):
+    with caplog.at_level(logging.INFO):
+        city = read_cityjson(V11)
+    assert city.crs == "EPSG:25832"
+    assert city.n_buildings == 2 and city.n_parts == 1
+    assert set(city.buildings["format"]) == {"cityjson"}
+    assert "skipped non-building objects: 1 Road" in caplog.text
+
+    house = row(city, "house")
+    assert house["id"] == "cityjson/house" and house["lod"] == 2
+    assert house["name"] == "Haus am Rhein" and house["building_type"] == "Wohnhaus"
+    assert house["roof_shape"] == "gabled" and house["levels"] == 2
+    assert house["address"] == "Berliner Straße 30, 67059 Ludwigshafen am Rhein"
+    assert house["surface_types"] == "GWWWWRR"
+    assert house["height"] == pytest.approx(9.1)  # measuredHeight agrees with the 9 m ridge
+    assert house["height_source"] == "measured"
+    assert house["ground_z"] == pytest.approx(95.0)  # transform applied
+    assert house["geometry"].bounds == pytest.approx((459_100, 5_481_100, 459_110, 5_481_108))
+
+    annex = row(city, "house-annex")
+    assert annex["is_part"] and annex["building"] == "cityjson/house"
+    assert annex["height"] == pytest.approx(3.0) and annex["surfaces"] is None
+
+    ctx = city.context
+    assert ctx is not None and ctx["layer"].tolist() == ["road"]
+    assert ctx["name"].tolist() == ["Rheinuferstraße"]
+    assert ctx.geometry.iloc[0].area == pytest.approx(300.0)
+
+
+def test_multisolid_lod1_keeps_surfaces_when_not_a_prism():
+    towers = row(read_cityjson(V11), "towers")
+    # Two boxes of 20 m and 24 m: extruding the footprint to one height would be wrong.
+    assert towers["lod"] == 1
+    assert towers["surface_types"] == "GRWWWW" * 2
+    assert towers["height"] == pytest.approx(24.0)
+    assert towers["height_source"] == "geometry"  # measuredHeight 0 overridden
+    assert towers["geometry"].area == pytest.approx(72.0)
+
+
+@pytest.mark.parametrize(
+    ("lod", "expected_lod", "height", "rows"),
+    [(None, 2, 9.1, 3), (1, 1, 8.0, 3), ("2.2", 2, 9.1, 1), (2, 2, 9.1, 1), ("1.2", 1, None, 1)],
+)
+def test_lod_choice(lod, expected_lod, height, rows):
+    city = read_cityjson(V11, lod=lod)
+    assert len(city) == rows
+    if height is not None:
+        house = row(city, "house")
+        assert house["lod"] == expected_lod
+        assert house["height"] == pytest.approx(height)
+    else:
+        assert city.buildings["source_id"].tolist() == ["towers"]
+
+
+@pytest.mark.parametrize("bad", [0, "2.x", 7])
+def test_invalid_lod(bad):
+    with pytest.raises(ConfigError, match="lod="):
+        read_cityjson(V11, lod=bad)
+
+
+def test_cityjsonseq_features_parts_and_null_semantics():
+    city = read_cityjson(SEQ)
+    assert city.crs == "EPSG:25832"
+    assert city.buildings["source_id"].tolist() == ["house", "house-annex", "shed"]
+    assert row(city, "house-annex")["building"] == "cityjson/house"
+    # Each feature has its own vertex list: both houses land at the same place.
+    assert row(city, "shed")["geometry"].equals(row(city, "house")["geometry"])
+    # The shed's walls and ground have null semantics: classified from their normals.
+    assert row(city, "shed")["surface_types"] == "GWWWWRR"
+
+
+def test_same_house_in_citygml_and_cityjson_agrees():
+    gml = row(read_citygml(Path(__file__).parent / "fixtures/citygml/buildings_v2.gml"), "BLDG_A")
+    cj = row(read_cityjson(V11), "house")
+    assert gml["geometry"].symmetric_difference(cj["geometry"]).area < 1e-6
+    a, b = shapely.from_wkb(gml["surfaces"]), shapely.from_wkb(cj["surfaces"])
+    assert a.equals(b)
+
+
+def test_jsonl_read_as_document_falls_back_to_sequence(tmp_path):
+    path = tmp_path / "seq.json"  # a CityJSONSeq saved with a .json suffix
+    path.write_text(SEQ.read_text())
+    assert len(read_cityjson(path)) == 3
+
+
+def test_cityjson_1_0_without_transform_and_crs_override(tmp_path):
+    doc = json.loads(V11.read_text())
+    s, t = doc.pop("transform")["scale"], doc["vertices"]
+    x0, y0, z0 = 459_100.0, 5_481_100.0, 95.0
+    doc["vertices"] = [[x0 + v[0] * s[0], y0 + v[1] * s[1], z0 + v[2] * s[2]] for v in t]
+    doc["version"] = "1.0"
+    doc["metadata"] = {"referenceSystem": "urn:ogc:def:crs:EPSG::25832"}
+    path = tmp_path / "v10.json"
+    path.write_text(json.dumps(doc))
+    city = read_cityjson(path, crs="EPSG:4326")
+    assert city.crs == "EPSG:4326"
+    lon, lat = row(city, "house")["geometry"].centroid.coords[0]
+    assert 8.4 < lon < 8.5 and 49.4 < lat < 49.6
+    assert city.context.crs == city.buildings.crs
+
+
+def test_file_without_crs(tmp_path, caplog):
+    doc = json.loads(V11.read_text())
+    del doc["metadata"]
+    path = tmp_path / "nocrs.city.json"
+    path.write_text(json.dumps(doc))
+    with caplog.at_level(logging.WARNING):
+        city = read_cityjson(path)
+    assert city.crs == "" and "names no CRS" in caplog.text
+    assert read_cityjson(path, crs="EPSG:25832").crs == "EPSG:25832"
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_invalid_json_names_line_and_column(tmp_path):
+    path = tmp_path / "broken.city.json"
+    path.write_text('{\n  "type": "CityJSON",\n  "version": "2.0",\n  "CityObjects": {,}\n}')
+    with pytest.raises(GeodataError, match=r"broken\.city\.json: line 4, column 19: invalid JSON"):
+        read_cityjson(path)
+
+
+def test_invalid_jsonl_line(tmp_path):
+    lines = SEQ.read_text().splitlines()
+    lines[2] = lines[2][:40]  # the shed feature, cut
+    path = tmp_path / "broken.city.jsonl"
+    path.write_text("\n".join(lines))
+    with pytest.raises(GeodataError, match=r"broken\.city\.jsonl: line 3, column \d+: invalid"):
+        read_cityjson(path)
+
+
+def test_unknown_crs_is_named(tmp_path):
+    doc = json.loads(V11.read_text())
+    doc["metadata"]["referenceSystem"] = "https://www.opengis.net/def/crs/EPSG/0/999999"
+    path = tmp_path / "crs.city.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(GeodataError, match=r"crs\.city\.json.*unknown CRS .*999999"):
+        read_cityjson(path)
+
+
+def test_wrong_formats_and_empty_file(tmp_path):
+    gml = Path(__file__).parent / "fixtures/citygml/buildings_v2.gml"
+    with pytest.raises(GeodataError, match=r"buildings_v2\.gml: line 1, column 1: invalid JSON"):
+        read_cityjson(gml)
+    geojson = tmp_path / "roads.json"
+    geojson.write_text('{"type": "FeatureCollection", "features": []}')
+    with pytest.raises(GeodataError, match=r"roads\.json: type is 'FeatureCollection', expected"):
+        read_cityjson(geojson)
+    seq = tmp_path / "features.jsonl"
+    seq.write_text(SEQ.read_text().split("\n", 1)[1])  # header line missing
+    with pytest.raises(GeodataError, match=r"features\.jsonl: line 1: .*'CityJSON' header"):
+        read_cityjson(seq)
+    empty = tmp_path / "empty.city.json"
+    empty.write_text("")
+    with pytest.raises(GeodataError, match=r"empty\.city\.json: the file is empty"):
+        read_cityjson(empty)
+
+
+def test_bad_vertex_index_names_the_object(tmp_path):
+    doc = json.loads(V11.read_text())
+    doc["CityObjects"]["towers"]["geometry"][0]["boundaries"][0][0][0][0][0] = 10_000
+    path = tmp_path / "index.city.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(GeodataError, match=r"index\.city\.json: city object 'towers'.*10000"):
+        read_cityjson(path)
+
+
+# -- real data -------------------------------------------------------------------------------
+
+
+def _surface_counts(city: City) -> set[tuple[int, int, int]]:
+    return {(t.count("G"), t.count("W"), t.count("R")) for t in city.buildings["surface_types"]}
+
+
+@pytest.mark.realdata
+def test_citygml4j_three_encodings_agree():
+    gml = read_citygml(realdata_path("citygml/citygml4j_lod2_buildings_v3.gml"))
+    cj = read_cityjson(realdata_path("cityjson/citygml4j_lod2_buildings_v2.city.json"))
+    # The CityJSONSeq header names no CRS; the other two say EPSG:3068.
+    seq = read_cityjson(
+        realdata_path("cityjson/citygml4j_lod2_buildings.city.jsonl"), crs="EPSG:3068"
+    )
+    cities = {"citygml": gml, "cityjson": cj, "cityjsonseq": seq}
+    for name, city in cities.items():
+        assert city.n_buildings == 100, name
+        assert city.crs == "EPSG:3068", name
+        assert _surface_counts(city) == {(1, 4, 2)}, name  # 1 ground, 4 walls, 2 roofs
+        assert (city.buildings["lod"] == 2).all(), name
+    # Id mapping: "citygml/<gml:id>" ↔ "cityjson/<key>"; the source ids are identical.
+    frames = {n: c.buildings.set_index("source_id").sort_index() for n, c in cities.items()}
+    ref = frames["citygml"]
+    for name in ("cityjson", "cityjsonseq"):
+        other = frames[name]
+        assert other.index.equals(ref.index), name
+        np.testing.assert_allclose(other.geometry.area, ref.geometry.area, atol=0.01)
+        np.testing.assert_allclose(other["height"], ref["height"], atol=0.01)
+        np.testing.assert_allclose(other["ground_z"], ref["ground_z"], atol=0.01)
+        assert (other.geometry.symmetric_difference(ref.geometry).area < 0.01).all()
+        assert other["roof_shape"].equals(ref["roof_shape"])
+        assert other["levels"].equals(ref["levels"])
+        assert other["name"].equals(ref["name"])
+
+
+@pytest.mark.realdata
+def test_delft_buildings_only(caplog):
+    path = realdata_path("cityjson/delft.city.json")
+    # Expected counts established independently of the importer, from the JSON itself.
+    types = collections.Counter(
+        o["type"] for o in json.loads(path.read_text())["CityObjects"].values()
+    )
+    assert types["Building"] == 160
+    with caplog.at_level(logging.INFO):
+        city = read_cityjson(path)
+    assert city.n_buildings == 160 and len(city) == 160 and city.n_parts == 0
+    assert city.crs == "EPSG:28992"  # EPSG:7415 = RD New + NAP height
+    skipped = ", ".join(f"{n} {k}" for k, n in sorted(types.items()) if k != "Building")
+    assert f"skipped non-building objects: {skipped}" in caplog.text
+    b = city.buildings
+    assert (b["lod"] == 1).all()
+    assert b["height"].between(0.5, 30).all()
+    assert b.geometry.is_valid.all() and (b.geometry.area > 1).all()
+    # Buildings lie inside the file's geographical extent.
+    minx, miny, maxx, maxy = b.total_bounds
+    assert minx >= 84_616 and maxx <= 85_141 and miny >= 447_422 and maxy <= 447_751
+    # The other objects are kept as context layers.
+    assert city.context is not None
+    assert set(city.context["layer"]) == {
+        k.lower() for k in types if k not in ("Building", "TINRelief")
+    }
