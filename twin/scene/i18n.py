@@ -1,0 +1,215 @@
+"""All user-interface strings in one place: German (default) and English.
+
+Each key has a German and an English text. Where the plain-language "einfache Ansicht"
+(simple view) words things differently, the simple variant sits in :data:`SIMPLE`; otherwise
+the normal text is used. Texts may hold ``str.format`` fields (``{n}``).
+
+Examples
+--------
+>>> t("app.live"), t("app.live", "en")
+('Live', 'Live')
+>>> t("card.height_source.levels", "en")
+'from the number of storeys'
+>>> t("search.results", "en", n=3)
+'3 results'
+"""
+
+from __future__ import annotations
+
+LANGUAGES = ("de", "en")
+DEFAULT_LANGUAGE = "de"
+
+#: key → (German, English).
+STRINGS: dict[str, tuple[str, str]] = {
+    # application frame
+    "app.title": ("Digitaler Zwilling Ludwigshafen", "Ludwigshafen digital twin"),
+    "app.synthetic": (
+        "Synthetische Demo-Stadt (generiert, keine echten Daten)",
+        "Synthetic demo city (generated, not real data)",
+    ),
+    "app.live": ("Live", "Live"),
+    "app.loading": ("Lädt …", "Loading …"),
+    "app.language": ("Sprache", "Language"),
+    "app.language.de": ("Deutsch", "German"),
+    "app.language.en": ("Englisch", "English"),
+    "app.simple_view": ("Einfache Ansicht", "Simple view"),
+    "app.standard_view": ("Standardansicht", "Standard view"),
+    "app.quantity": ("Messgröße", "Quantity"),
+    "app.reset_camera": ("Ansicht zurücksetzen", "Reset view"),
+    "app.bookmarks": ("Orte", "Places"),
+    "app.attribution": ("Datenquellen", "Data sources"),
+    "app.close": ("Schließen", "Close"),
+    "app.help": ("Hilfe", "Help"),
+    "app.help_text": (
+        "Ziehen dreht die Ansicht, Mausrad zoomt. Klicken Sie ein Gebäude oder einen Sensor an.",
+        "Drag to rotate, scroll to zoom. Click a building or a sensor.",
+    ),
+    # time
+    "time.title": ("Zeit", "Time"),
+    "time.play": ("Abspielen", "Play"),
+    "time.pause": ("Anhalten", "Pause"),
+    "time.live": ("Zurück zu Live", "Back to live"),
+    "time.as_of": ("Stand: {time}", "As of {time}"),
+    "time.no_history": ("Noch keine Messwerte gespeichert", "No readings stored yet"),
+    # legend
+    "legend.title": ("Legende", "Legend"),
+    "legend.stale": ("Veraltet (keine aktuelle Messung)", "Stale (no recent reading)"),
+    "legend.no_data": ("Sensor ohne Messwert", "Sensor without a reading"),
+    "legend.no_sensor": ("Kein Sensor", "No sensor"),
+    "legend.threshold": ("Grenzwert", "Threshold"),
+    # building card
+    "card.building": ("Gebäude", "Building"),
+    "card.id": ("Kennung", "ID"),
+    "card.name": ("Name", "Name"),
+    "card.address": ("Adresse", "Address"),
+    "card.type": ("Nutzung", "Use"),
+    "card.height": ("Höhe", "Height"),
+    "card.levels": ("Geschosse", "Storeys"),
+    "card.height_source": ("Höhe ermittelt", "Height derived"),
+    "card.height_source.measured": ("gemessen", "measured"),
+    "card.height_source.levels": ("aus der Geschosszahl", "from the number of storeys"),
+    "card.height_source.default": ("Schätzwert (Standardhöhe)", "estimate (default height)"),
+    "card.height_source.geometry": ("aus der 3D-Geometrie", "from the 3D geometry"),
+    "card.sensors": ("Sensoren", "Sensors"),
+    "card.no_sensors": ("Keine Sensoren an diesem Gebäude", "No sensors at this building"),
+    "card.history": ("Letzte 24 Stunden", "Last 24 hours"),
+    "card.unnamed": ("Gebäude ohne Namen", "Unnamed building"),
+    "card.synthetic_note": (
+        "Erfundene Daten der Demo-Stadt",
+        "Made-up data of the demo city",
+    ),
+    # device card and sensor table
+    "device.title": ("Sensor", "Sensor"),
+    "device.id": ("Gerät", "Device"),
+    "device.kind": ("Art", "Kind"),
+    "device.dev_eui": ("DevEUI", "DevEUI"),
+    "device.building": ("Gebäude", "Building"),
+    "device.distance": ("Abstand zum Gebäude", "Distance to building"),
+    "device.unbound": ("Keinem Gebäude zugeordnet", "Not bound to a building"),
+    "device.last_seen": ("Zuletzt gesehen", "Last seen"),
+    "device.never_seen": ("Noch nie gesehen", "Never seen"),
+    "device.rssi": ("Signalstärke (RSSI)", "Signal strength (RSSI)"),
+    "device.snr": ("Signal-Rausch-Abstand (SNR)", "Signal-to-noise ratio (SNR)"),
+    "device.value": ("Messwert", "Value"),
+    "device.stale": ("veraltet", "stale"),
+    "table.title": ("Sensoren im Blick", "Sensors in view"),
+    "table.device": ("Sensor", "Sensor"),
+    "table.quantity": ("Messgröße", "Quantity"),
+    "table.value": ("Wert", "Value"),
+    "table.time": ("Zeit", "Time"),
+    "table.building": ("Gebäude", "Building"),
+    "table.empty": ("Keine Sensoren", "No sensors"),
+    # search
+    "search.label": ("Suche", "Search"),
+    "search.placeholder": ("Straße, Gebäude oder Sensor", "Street, building or sensor"),
+    "search.results": ("{n} Treffer", "{n} results"),
+    "search.none": ("Nichts gefunden", "Nothing found"),
+    "search.kind.street": ("Straße", "Street"),
+    "search.kind.building": ("Gebäude", "Building"),
+    "search.kind.device": ("Sensor", "Sensor"),
+    "search.kind.address": ("Adresse", "Address"),
+    # tour / kiosk
+    "tour.title": ("Rundflug", "Tour"),
+    "tour.start": ("Rundflug starten", "Start tour"),
+    "tour.stop": ("Rundflug beenden", "Stop tour"),
+    "tour.paused": ("Pausiert – geht gleich weiter", "Paused – resumes shortly"),
+    "kiosk.reconnecting": ("Verbindung wird wiederhergestellt …", "Reconnecting …"),
+    # problems
+    "error.database": (
+        "Die Sensordatenbank ist nicht erreichbar. Neuer Versuch läuft …",
+        "The sensor database is unavailable. Retrying …",
+    ),
+    "error.feed": (
+        "Der Sensor-Datenstrom ist unterbrochen. Neuer Versuch läuft …",
+        "The sensor feed is interrupted. Retrying …",
+    ),
+    "error.no_city": ("Keine Stadt geladen", "No city loaded"),
+    # layers
+    "layer.buildings": ("Gebäude", "Buildings"),
+    "layer.sensors": ("Sensoren", "Sensors"),
+    "layer.river": ("Fluss", "River"),
+    "layer.park": ("Grünflächen", "Parks"),
+    "layer.street": ("Straßen", "Streets"),
+    "layer.ground": ("Gelände", "Ground"),
+}
+
+#: Plain-language variants for the simple view, key → (German, English).
+SIMPLE: dict[str, tuple[str, str]] = {
+    "app.quantity": ("Was wird gezeigt?", "What is shown?"),
+    "app.reset_camera": ("Zurück zum Anfang", "Back to the start"),
+    "app.help_text": (
+        "Tippen Sie auf ein Haus, um mehr zu erfahren.",
+        "Tap a house to learn more.",
+    ),
+    "legend.stale": ("Alter Wert", "Old value"),
+    "legend.no_data": ("Noch kein Wert", "No value yet"),
+    "legend.no_sensor": ("Ohne Messgerät", "No measuring device"),
+    "card.building": ("Haus", "House"),
+    "card.sensors": ("Messgeräte", "Measuring devices"),
+    "card.no_sensors": ("Hier misst nichts", "Nothing is measured here"),
+    "card.height_source": ("So wissen wir die Höhe", "How we know the height"),
+    "card.height_source.default": ("geschätzt", "guessed"),
+    "card.height_source.levels": ("aus der Zahl der Stockwerke", "from the number of floors"),
+    "card.levels": ("Stockwerke", "Floors"),
+    "device.title": ("Messgerät", "Measuring device"),
+    "device.rssi": ("Funk-Empfang", "Radio reception"),
+    "device.snr": ("Funk-Qualität", "Radio quality"),
+    "device.last_seen": ("Letzte Meldung", "Last message"),
+    "table.title": ("Messgeräte", "Measuring devices"),
+    "search.placeholder": ("Straße oder Gebäude suchen", "Find a street or building"),
+    "time.play": ("Zeitraffer", "Fast forward"),
+    "error.database": (
+        "Gerade keine Messwerte. Wir versuchen es weiter.",
+        "No readings right now. We keep trying.",
+    ),
+    "error.feed": (
+        "Gerade keine neuen Messwerte. Wir versuchen es weiter.",
+        "No new readings right now. We keep trying.",
+    ),
+}
+
+
+def t(key: str, lang: str = DEFAULT_LANGUAGE, *, simple: bool = False, **fields: object) -> str:
+    """Return the UI text of ``key`` in ``lang``.
+
+    Parameters
+    ----------
+    key : str
+        A key of :data:`STRINGS`.
+    lang : {"de", "en"}
+        Language; anything else falls back to German.
+    simple : bool
+        Use the plain-language variant of the simple view when there is one.
+    **fields
+        Values for ``{name}`` fields in the text.
+
+    Returns
+    -------
+    str
+        The text; the key itself when it is unknown (and a warning is logged once).
+    """
+    i = 1 if lang == "en" else 0
+    entry = SIMPLE.get(key) if simple else None
+    if entry is None:
+        entry = STRINGS.get(key)
+    if entry is None:
+        _warn_missing(key)
+        return key
+    text = entry[i]
+    return text.format(**fields) if fields else text
+
+
+def strings(lang: str = DEFAULT_LANGUAGE, *, simple: bool = False) -> dict[str, str]:
+    """Return every UI text in ``lang`` as ``{key: text}`` (for the app's state)."""
+    return {key: t(key, lang, simple=simple) for key in STRINGS}
+
+
+_missing: set[str] = set()
+
+
+def _warn_missing(key: str) -> None:
+    if key not in _missing:
+        import logging
+
+        _missing.add(key)
+        logging.getLogger(__name__).warning("no UI text for key %r", key)
