@@ -246,7 +246,7 @@ def _examples(ids: np.ndarray, limit: int = 5) -> str:
 def _clean(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
     """Drop empty and non-polygon features, repair invalid ones; log what was done."""
     geoms = np.array(gdf.geometry.array, dtype=object)
-    fids = gdf["__fid"].to_numpy()
+    fids = gdf["__label"].to_numpy()
     types = shapely.get_type_id(geoms)  # -1 for None
     empty = (types < 0) | shapely.is_empty(geoms)
     collections = types == 7
@@ -288,7 +288,7 @@ def _clean(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
         geoms = shapely.force_2d(geoms)
     invalid = ~shapely.is_valid(geoms)
     if invalid.any():
-        fids = gdf["__fid"].to_numpy()
+        fids = gdf["__label"].to_numpy()
         reasons = shapely.is_valid_reason(geoms[invalid])
         repaired = _polygonal(shapely.make_valid(geoms[invalid]))
         lost = np.array([g is None or g.is_empty or g.area <= 0 for g in repaired])
@@ -335,7 +335,7 @@ def _source_crs(gdf: gpd.GeoDataFrame, path: Path, crs: str | None) -> pyproj.CR
 
 def _heights(gdf: gpd.GeoDataFrame, path: Path, height_column: str | None) -> pd.DataFrame:
     """Heights, storeys and min heights from the detected or chosen columns."""
-    columns = [c for c in gdf.columns if c not in ("__fid", gdf.geometry.name)]
+    columns = [c for c in gdf.columns if c not in ("__fid", "__label", gdf.geometry.name)]
     tags: dict[str, Any] = {}
     if height_column is not None:
         col = height_column if height_column in columns else _find(columns, (height_column,))
@@ -376,7 +376,7 @@ def _heights(gdf: gpd.GeoDataFrame, path: Path, height_column: str | None) -> pd
                 path,
                 unparsed.sum(),
                 src[unparsed].iloc[0],
-                gdf["__fid"].to_numpy()[unparsed][0],
+                gdf["__label"].to_numpy()[unparsed][0],
             )
     counts = out["height_source"].value_counts().to_dict()
     log.info("%s: heights from %s: %s", path, used or "no height column (defaults)", counts)
@@ -387,8 +387,16 @@ def _text(gdf: gpd.GeoDataFrame, columns: list[str], key: str) -> pd.Series | No
     col = _find(columns, ATTRIBUTE_COLUMNS[key])
     if col is None:
         return None
-    s = gdf[col].astype("object").where(gdf[col].notna(), None)
-    s = s.map(lambda v: None if v is None or str(v).strip() in ("", "yes") else str(v).strip())
+
+    def clean(v: Any) -> str | None:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            return None
+        text = str(v).strip()
+        return None if text == "" or (key == "building_type" and text == "yes") else text
+
+    s = pd.Series(
+        [clean(v) for v in gdf[col].to_numpy(dtype=object)], index=gdf.index, dtype=object
+    )
     return s
 
 
@@ -398,15 +406,18 @@ def _to_city(gdf: gpd.GeoDataFrame, path: Path, crs: str | None, height_column: 
         gdf = gdf.assign(__fid=np.arange(len(gdf)))
     if gdf.geometry is None or not len(gdf):
         raise GeodataError(f"{path}: no features")
+    # Features are named in messages by their id column if there is one, else by feature id.
+    id_col = _find(list(gdf.columns), ATTRIBUTE_COLUMNS["id"])
+    label = gdf[id_col] if id_col else gdf["__fid"]
+    gdf = gdf.assign(__label=label.astype(str).map(repr) if id_col else label)
     gdf = _clean(gdf, path)
     src = _source_crs(gdf, path, crs)
     gdf = gdf.set_crs(src, allow_override=True)
     target = target_crs(src, tuple(gdf.total_bounds), crs)
     if not target.equals(src):
         gdf = gdf.to_crs(target)
-    columns = [c for c in gdf.columns if c not in ("__fid", gdf.geometry.name)]
+    columns = [c for c in gdf.columns if c not in ("__fid", "__label", gdf.geometry.name)]
     heights = _heights(gdf, path, height_column)
-    id_col = _find(columns, ATTRIBUTE_COLUMNS["id"])
     ids = gdf[id_col] if id_col else gdf["__fid"]
     if id_col and (ids.isna().any() or not ids.is_unique):
         log.info("%s: column %r is not a unique id; using feature ids", path, id_col)
