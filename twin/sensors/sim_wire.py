@@ -20,6 +20,7 @@ what the bytes hold, so a decoder reading either gets the same numbers. Malforme
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -110,20 +111,29 @@ class Uplink:
     spreading_factor: int = 7
 
 
+@functools.lru_cache(maxsize=8192)
+def _second_text(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def rfc3339(epoch: float, digits: int = 9) -> str:
     """Format UTC epoch seconds as RFC 3339 with ``Z`` (``2024-01-22T07:06:25.260676101Z``)."""
     whole = math.floor(epoch)
-    frac = epoch - whole
-    base = datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    base = _second_text(whole)
     if digits <= 0:
         return base + "Z"
-    return f"{base}.{round(frac * 10**digits):0{digits}d}"[: 20 + digits] + "Z"
+    frac = min(round((epoch - whole) * 10**digits), 10**digits - 1)
+    return f"{base}.{frac:0{digits}d}Z"
+
+
+#: Two Crockford base32 characters for each 10-bit value.
+_CROCKFORD2 = [a + b for a in _CROCKFORD for b in _CROCKFORD]
 
 
 def ulid(epoch: float, bits: int) -> str:
     """Return a ULID (48-bit milliseconds + 80 random bits) in Crockford base32, as TTN uses."""
     value = (int(epoch * 1000) & ((1 << 48) - 1)) << 80 | (bits & ((1 << 80) - 1))
-    return "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in range(25, -1, -1))
+    return "".join(_CROCKFORD2[(value >> (10 * i)) & 1023] for i in range(12, -1, -1))
 
 
 def uuid_text(bits: int) -> str:
@@ -406,9 +416,23 @@ def corrupt(payload: bytes, fmt: str, rng: np.random.Generator) -> tuple[str, by
     return kind, _dump(body)
 
 
-def signal(distance_m: float, rng: np.random.Generator) -> tuple[float, float]:
-    """Plausible RSSI (dBm) and SNR (dB) for an urban link of the given length."""
-    loss = 120.0 + 35.0 * math.log10(max(distance_m, 30.0) / 1000.0)  # Okumura-Hata-like, 868 MHz
-    rssi = 14.0 - loss + float(rng.normal(0.0, 4.0))
-    snr = min(10.0, max(-20.0, (rssi + 117.0) / 2.0 + float(rng.normal(0.0, 1.5))))
-    return round(min(rssi, -30.0)), round(snr, 2)
+def signal(distance_m: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Plausible RSSI (dBm) and SNR (dB) for urban links of the given lengths (868 MHz).
+
+    Parameters
+    ----------
+    distance_m : ndarray
+        Link lengths in metres.
+    rng : numpy.random.Generator
+        Draws the fading.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        RSSI rounded to whole dBm, SNR to 0.25 dB.
+    """
+    d = np.maximum(np.asarray(distance_m, dtype=float), 30.0)
+    fading = rng.normal(0.0, 1.0, (2, len(d)))
+    rssi = np.minimum(np.round(14.0 - 120.0 - 35.0 * np.log10(d / 1000.0) + 4.0 * fading[0]), -30)
+    snr = np.clip((rssi + 117.0) / 2.0 + 1.5 * fading[1], -20.0, 10.0)
+    return rssi, np.round(snr * 4) / 4

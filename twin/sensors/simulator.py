@@ -1,0 +1,676 @@
+"""The demo deployment, simulated: LoRaWAN uplinks in real TTN v3 / ChirpStack v4 wire format.
+
+:class:`Simulator` plays the devices of a registry (``sensors/devices.toml`` by default) with
+the daily patterns of :mod:`twin.sensors.sim_patterns`, encodes each uplink as The Things
+Stack or ChirpStack would publish it (:mod:`twin.sensors.sim_wire`) and either
+
+* publishes them to an MQTT broker (:meth:`Simulator.publish_mqtt`, ``twin simulate``), with
+  the QoS 1 messages in flight capped, or
+* feeds them in-process through the real decoders into a :class:`~twin.sensors.writer.Writer`
+  (:meth:`Simulator.run_in_process`, used by ``twin demo`` and the tests), after
+  backfilling a history (the last 24 h at 5-minute steps by default) so that charts and
+  the time slider have data at start-up.
+
+Everything random comes from generators seeded with ``seed`` (one per device, one for
+faults): the same seed, start time and rate give byte-identical messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from twin.errors import ConfigError, DecodeError
+from twin.sensors.model import DeadLetter
+from twin.sensors.registry import Device, Quantity, Registry
+from twin.sensors.sim_patterns import PATTERNS, Pattern
+from twin.sensors.sim_wire import (
+    LPP_LAYOUT,
+    Gateway,
+    Uplink,
+    corrupt,
+    encode_chirpstack,
+    encode_lpp,
+    encode_ttn,
+    signal,
+)
+
+log = logging.getLogger(__name__)
+
+#: The demo deployment shipped with twin.
+DEMO_REGISTRY = Path(__file__).resolve().parents[2] / "sensors" / "devices.toml"
+#: Gateways of the simulated network (rooftops in Ludwigshafen).
+GATEWAYS = (
+    Gateway("ls-gw-rathaus", "B827EBFFFE6C0A01", 49.483427, 8.438093, 98.0),
+    Gateway("ls-gw-feuerwache", "B827EBFFFE6C0A02", 49.485614, 8.425641, 24.0),
+    Gateway("ls-gw-hallenbad", "B827EBFFFE6C0A03", 49.475707, 8.422996, 18.0),
+    Gateway("ls-gw-nord", "B827EBFFFE6C0A04", 49.497300, 8.424124, 35.0),
+)
+#: The built area of the demo city (EPSG:25832): E min, N min, E max, N max.
+BUILT_AREA = (456_500.0, 5_478_000.0, 459_750.0, 5_484_500.0)
+#: Kinds of the devices added by ``devices=N`` beyond the registry.
+GENERATED_KINDS = ("weather", "air-quality", "noise")
+#: Application ids: TTN names, ChirpStack UUIDs.
+TTN_APPLICATION = "ludwigshafen-twin"
+CHIRPSTACK_APPLICATION = "3f6e1c2a-5b7d-4e09-9a1c-6d2b8f4e7a10"
+FORMATS = ("ttn", "chirpstack")
+
+
+@dataclass(frozen=True)
+class SimMessage:
+    """One simulated MQTT message.
+
+    Parameters
+    ----------
+    topic : str
+        The MQTT topic.
+    payload : bytes
+        The JSON body (malformed when ``fault`` is set).
+    time : float
+        When the gateways heard it (UTC epoch seconds).
+    device_id : str
+        The sending device.
+    f_cnt : int
+        Its frame counter.
+    fault : str or None
+        The kind of corruption (see :data:`twin.sensors.sim_wire.FAULT_KINDS`), or None.
+    """
+
+    topic: str
+    payload: bytes
+    time: float
+    device_id: str
+    f_cnt: int
+    fault: str | None = None
+
+
+def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    dy = (lat2 - lat1) * 111_195.0
+    dx = (lon2 - lon1) * 111_195.0 * math.cos(math.radians((lat1 + lat2) / 2))
+    return math.hypot(dx, dy)
+
+
+class _DeviceSim:
+    """Per-device state: pattern, generator, counters."""
+
+    def __init__(self, device: Device, pattern: Pattern, seed: int, index: int) -> None:
+        self.device = device
+        self.pattern = pattern
+        self.params = dict(device.extra)
+        self.rng = np.random.default_rng([seed, index])
+        self.state: dict[str, Any] = {}
+        self.f_cnt = int(self.params.get("f_cnt_start", 0))
+        self.quantities = [q for q in device.quantities if q in pattern.quantities] or list(
+            pattern.quantities
+        )
+        self.dev_eui = device.dev_eui or f"70B3D57ED0{index:06X}"
+        lat, lon = device.lat, device.lon
+        self.lat = lat
+        self.lon = lon
+        if lat is None or lon is None:
+            self.distances = [(gw, 1500.0) for gw in GATEWAYS[:1]]
+        else:
+            self.distances = sorted(
+                ((gw, _distance_m(lat, lon, gw.lat, gw.lon)) for gw in GATEWAYS),
+                key=lambda item: item[1],
+            )
+        self.spreading_factor = 7 if self.distances[0][1] < 1500 else 9
+        self._gws = [gw for gw, _ in self.distances[:3]]
+        self._gw_distance = np.array([dist for _, dist in self.distances[:3]])
+
+    def sample(self, times: np.ndarray) -> list[dict[str, Any]]:
+        """Values at ascending times, one dict per time in the device's quantity order."""
+        arrays = self.pattern.sample(times, self.rng, self.params, self.state)
+        columns = []
+        for q in self.quantities:
+            column = arrays[q]
+            if column.dtype == object:
+                columns.append(column.tolist())
+            elif q in LPP_LAYOUT and LPP_LAYOUT[q][2] / LPP_LAYOUT[q][4] >= 1:
+                columns.append([int(v) for v in column.tolist()])
+            else:
+                columns.append(column.tolist())
+        return [dict(zip(self.quantities, row, strict=True)) for row in zip(*columns, strict=True)]
+
+    def radio(self) -> tuple[tuple[Gateway, float, float], ...]:
+        """Return the gateways that hear the next uplink, with RSSI and SNR."""
+        rssi, snr = signal(self._gw_distance, self.rng)
+        heard = [
+            (gw, int(r), float(q))
+            for i, (gw, r, q) in enumerate(zip(self._gws, rssi.tolist(), snr.tolist(), strict=True))
+            if i == 0 or r > -118
+        ]
+        return tuple(heard)
+
+
+def _generated_devices(registry: Registry, count: int, seed: int) -> list[Device]:
+    """Street devices spread over the built area of the demo city."""
+    from pyproj import Transformer
+
+    rng = np.random.default_rng([seed, 7_777_777])
+    e0, n0, e1, n1 = BUILT_AREA
+    east = rng.uniform(e0, e1, count)
+    north = rng.uniform(n0, n1, count)
+    lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(east, north)
+    defaults: dict[str, Quantity] = {}
+    for device in registry:
+        for name, quantity in device.quantities.items():
+            defaults.setdefault(name, quantity)
+    used_euis = {d.dev_eui for d in registry}
+    devices = []
+    for i in range(count):
+        kind = GENERATED_KINDS[i % len(GENERATED_KINDS)]
+        pattern = PATTERNS[kind]
+        eui = f"70B3D57ED0F{i:05X}"
+        while eui in used_euis:
+            eui = f"{int(eui, 16) + 1:016X}"
+        devices.append(
+            Device(
+                device_id=f"ls-sim-{kind}-{i + 1:05d}",
+                dev_eui=eui,
+                name=f"Simulated {kind} sensor {i + 1}",
+                kind=kind,
+                lat=round(float(lat[i]), 6),
+                lon=round(float(lon[i]), 6),
+                quantities={q: defaults.get(q, Quantity()) for q in pattern.quantities},
+                extra={"generated": True, "traffic": round(float(rng.uniform(0.4, 1.4)), 2)},
+            )
+        )
+    return devices
+
+
+class Simulator:
+    """Simulated LoRaWAN devices of a registry, in TTN v3 or ChirpStack v4 wire format.
+
+    Parameters
+    ----------
+    registry : Registry or path, optional
+        The deployment; ``sensors/devices.toml`` by default. Devices whose ``kind`` has no
+        pattern in :data:`twin.sensors.sim_patterns.PATTERNS` are left out (logged).
+    seed : int
+        Seed of all random generators.
+    fmt : {"ttn", "chirpstack"}
+        Wire format of the messages.
+    faults : float
+        Share (0–1) of messages replaced by malformed ones (truncated JSON, garbage, wrong
+        types, missing ids, bad times) to exercise dead-letter handling.
+    rate : float, optional
+        Messages per second over all devices for :meth:`publish_mqtt` and :meth:`stream`;
+        by default every device sends once per ``interval``.
+    devices : int, optional
+        Number of devices: fewer than the registry takes the first ones; more adds
+        generated weather, air-quality and noise sensors spread over the built area of the
+        demo city (see :attr:`registry` for the extended registry).
+    interval : float
+        Seconds between two uplinks of one device when ``rate`` is not given.
+    application_id : str, optional
+        Network-server application id (a name for TTN, a UUID for ChirpStack).
+    tenant : str
+        The Things Stack tenant (``ttn`` on The Things Network).
+
+    Examples
+    --------
+    >>> sim = Simulator(seed=1, devices=3)
+    >>> msgs = list(sim.stream(start=1_750_000_000, rate=1.0, count=3))
+    >>> [m.topic.rsplit("/", 2)[1] for m in msgs]  # doctest: +SKIP
+    ['ls-co2-schule-mitte', 'ls-co2-schule-nord', 'ls-co2-schule-sued']
+    """
+
+    def __init__(
+        self,
+        registry: Registry | str | Path | None = None,
+        *,
+        seed: int = 0,
+        fmt: str = "ttn",
+        faults: float = 0.0,
+        rate: float | None = None,
+        devices: int | None = None,
+        interval: float = 300.0,
+        application_id: str | None = None,
+        tenant: str = "ttn",
+    ) -> None:
+        if fmt not in FORMATS:
+            raise ConfigError(f"unknown simulator format {fmt!r}; expected one of {FORMATS}")
+        if not 0.0 <= faults <= 1.0:
+            raise ConfigError(f"faults must be a share between 0 and 1, not {faults}")
+        if rate is not None and not rate > 0:
+            raise ConfigError(f"rate must be a positive number of messages per second: {rate}")
+        if not interval > 0:
+            raise ConfigError(f"interval must be positive, not {interval}")
+        if devices is not None and devices < 1:
+            raise ConfigError(f"devices must be at least 1, not {devices}")
+        if not isinstance(registry, Registry):
+            registry = Registry.load(registry or DEMO_REGISTRY)
+        playable = []
+        for device in registry:
+            if device.kind in PATTERNS:
+                playable.append(device)
+            else:
+                log.info("simulator: no pattern for %s (kind %r)", device.device_id, device.kind)
+        if not playable:
+            raise ConfigError(
+                f"{registry.source}: no device has a simulated kind ({', '.join(PATTERNS)})"
+            )
+        if devices is not None and devices > len(playable):
+            playable += _generated_devices(registry, devices - len(playable), seed)
+        elif devices is not None:
+            playable = playable[:devices]
+        self.registry = Registry(playable, registry.routes, source=f"{registry.source} (simulated)")
+        self.seed = seed
+        self.fmt = fmt
+        self.faults = float(faults)
+        self.interval = float(interval)
+        self.rate = float(rate) if rate is not None else len(playable) / self.interval
+        self.tenant = tenant
+        self.application_id = application_id or (
+            TTN_APPLICATION if fmt == "ttn" else CHIRPSTACK_APPLICATION
+        )
+        self._sims = [
+            _DeviceSim(device, PATTERNS[device.kind], seed, i) for i, device in enumerate(playable)
+        ]
+        self._fault_rng = np.random.default_rng([seed, 999_999_999])
+        self._run: SimulationRun | None = None
+
+    def __len__(self) -> int:
+        return len(self._sims)
+
+    @property
+    def devices(self) -> list[Device]:
+        """The simulated devices, in the order they send."""
+        return [s.device for s in self._sims]
+
+    # --- message generation -----------------------------------------------------------
+
+    def _message(self, index: int, t: float, values: dict[str, Any]) -> SimMessage:
+        sim = self._sims[index]
+        sim.f_cnt += 1
+        frame, decoded = encode_lpp(values)
+        up = Uplink(
+            device_id=sim.device.device_id,
+            dev_eui=sim.dev_eui,
+            application_id=self.application_id,
+            time=t,
+            f_cnt=sim.f_cnt,
+            f_port=10,
+            payload=frame,
+            decoded=decoded,
+            rx=sim.radio(),
+            lat=sim.lat,
+            lon=sim.lon,
+            token=int.from_bytes(sim.rng.bytes(16), "big"),
+            spreading_factor=sim.spreading_factor,
+        )
+        if self.fmt == "ttn":
+            topic, payload = encode_ttn(up, tenant=self.tenant)
+        else:
+            topic, payload = encode_chirpstack(up)
+        fault = None
+        if self.faults > 0 and self._fault_rng.random() < self.faults:
+            fault, payload = corrupt(payload, self.fmt, self._fault_rng)
+        return SimMessage(topic, payload, t, sim.device.device_id, sim.f_cnt, fault)
+
+    def stream(
+        self,
+        start: float | datetime,
+        *,
+        rate: float | None = None,
+        count: int | None = None,
+        chunk: int = 64,
+    ) -> Iterator[SimMessage]:
+        """Messages round-robin over the devices, message ``i`` at ``start + i / rate``.
+
+        Parameters
+        ----------
+        start : float or datetime
+            Time of the first message (UTC epoch seconds or an aware datetime).
+        rate : float, optional
+            Messages per second; :attr:`rate` by default.
+        count : int, optional
+            Number of messages; endless when None.
+        chunk : int
+            Rounds sampled at once (values are vectorised per device).
+
+        Yields
+        ------
+        SimMessage
+        """
+        t0 = start.timestamp() if isinstance(start, datetime) else float(start)
+        rate = float(rate or self.rate)
+        n = len(self._sims)
+        first_round = 0
+        emitted = 0
+        while count is None or emitted < count:
+            rounds = chunk if count is None else min(chunk, math.ceil((count - emitted) / n))
+            samples = []
+            for d, sim in enumerate(self._sims):
+                idx = (first_round + np.arange(rounds)) * n + d
+                if count is not None:
+                    idx = idx[idx < count]
+                samples.append(sim.sample(t0 + idx / rate) if len(idx) else [])
+            for r in range(rounds):
+                for d in range(n):
+                    i = (first_round + r) * n + d
+                    if count is not None and i >= count:
+                        return
+                    yield self._message(d, t0 + i / rate, samples[d][r])
+                    emitted += 1
+            first_round += rounds
+
+    def history(
+        self, start: float | datetime, end: float | datetime, step: timedelta | float
+    ) -> Iterator[SimMessage]:
+        """Every device once per ``step`` (staggered within the step) from ``start`` to ``end``.
+
+        Parameters
+        ----------
+        start, end : float or datetime
+            The period (UTC epoch seconds or aware datetimes); ``end`` excluded.
+        step : timedelta or float
+            Interval of each device (seconds).
+
+        Yields
+        ------
+        SimMessage
+        """
+        t0 = start.timestamp() if isinstance(start, datetime) else float(start)
+        t1 = end.timestamp() if isinstance(end, datetime) else float(end)
+        step_s = step.total_seconds() if isinstance(step, timedelta) else float(step)
+        rounds = max(0, math.ceil((t1 - t0) / step_s))
+        yield from self.stream(t0, rate=len(self._sims) / step_s, count=rounds * len(self._sims))
+
+    # --- MQTT -------------------------------------------------------------------------
+
+    def publish_mqtt(
+        self,
+        url: str,
+        *,
+        duration: float | None = None,
+        count: int | None = None,
+        qos: int = 1,
+        client_id: str | None = None,
+        protocol: int | str = 5,
+        ca_file: str | Path | None = None,
+        password_file: str | Path | None = None,
+        max_outstanding: int = 10_000,
+        stop_event: threading.Event | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> dict[str, float]:
+        """Publish the stream to a broker in real time at :attr:`rate` messages per second.
+
+        Message timestamps follow the schedule (message ``i`` at ``start + i / rate``); when
+        the broker is slower the publisher falls behind rather than dropping messages. At
+        most ``max_outstanding`` QoS 1 messages wait for their PUBACK (paho's 16-bit message
+        ids must never wrap).
+
+        Parameters
+        ----------
+        url : str
+            Broker URL (see :func:`twin.sensors.mqtt.parse_url`).
+        duration : float, optional
+            Stop after this many seconds.
+        count : int, optional
+            Stop after this many messages.
+        qos : {0, 1}
+            MQTT QoS.
+        client_id : str, optional
+            Client id; a random one by default.
+        protocol : 5 or "3.1.1"
+            MQTT version.
+        ca_file, password_file : path, optional
+            TLS CA bundle; password file (else ``TWIN_MQTT_PASSWORD``).
+        max_outstanding : int
+            Cap of unacknowledged messages.
+        stop_event : threading.Event, optional
+            Set it to stop early (e.g. from a signal handler).
+        progress : callable, optional
+            Called with the number of messages published so far, about once a second.
+
+        Returns
+        -------
+        dict
+            ``published``, ``faults``, ``seconds``, ``rate`` (achieved messages/s).
+
+        Raises
+        ------
+        MQTTError
+            When the broker cannot be reached.
+        """
+        from twin.sensors.mqtt import Publisher, parse_protocol, parse_url
+
+        if qos not in (0, 1):
+            raise ConfigError(f"qos must be 0 or 1, not {qos}")
+        settings = parse_url(url, ca_file=ca_file, password_file=password_file)
+        stop_event = stop_event or threading.Event()
+        publisher = Publisher(
+            settings,
+            client_id=client_id or "",
+            protocol=parse_protocol(protocol),
+            max_outstanding=max_outstanding,
+        )
+        published = faults = 0
+        publisher.connect()
+        wall0 = time.time()
+        mono0 = time.monotonic()
+        next_progress = mono0 + 1.0
+        try:
+            for msg in self.stream(wall0, count=count, chunk=8):
+                due = mono0 + (msg.time - wall0)
+                if duration is not None and due - mono0 >= duration:
+                    break
+                delay = due - time.monotonic()
+                if delay > 0.002 and stop_event.wait(delay):
+                    break
+                if stop_event.is_set():
+                    break
+                publisher.publish(msg.topic, msg.payload, qos=qos)
+                published += 1
+                faults += msg.fault is not None
+                if progress is not None and time.monotonic() >= next_progress:
+                    progress(published)
+                    next_progress += 1.0
+        finally:
+            publisher.close(timeout=30.0)
+        seconds = time.monotonic() - mono0
+        log.info("published %d messages (%d malformed) in %.1f s", published, faults, seconds)
+        return {
+            "published": published,
+            "faults": faults,
+            "seconds": seconds,
+            "rate": published / seconds if seconds > 0 else 0.0,
+        }
+
+    # --- in-process -------------------------------------------------------------------
+
+    def run_in_process(
+        self,
+        writer: Any,
+        *,
+        speedup: float = 1.0,
+        history: timedelta | None = timedelta(hours=24),
+        step: timedelta = timedelta(minutes=5),
+        interval: float | None = 60.0,
+        duration: float | None = None,
+        now: datetime | None = None,
+        background: bool = True,
+    ) -> SimulationRun:
+        """Feed simulated uplinks through the real decoders into a Writer, without a broker.
+
+        First backfills ``history`` (every device once per ``step``), flushes the writer
+        and sets :attr:`SimulationRun.backfilled`; then sends live: every device once per
+        ``interval`` simulated seconds, the simulated clock running ``speedup`` times as
+        fast as the wall clock from ``now`` (so with ``speedup > 1`` readings run ahead of
+        the wall clock).
+
+        Parameters
+        ----------
+        writer : twin.sensors.writer.Writer
+            Receives ``submit(message)`` and ``submit_dead(dead_letter)``.
+        speedup : float
+            Simulated seconds per wall-clock second.
+        history : timedelta or None
+            Period to backfill before ``now``; None or zero for none.
+        step : timedelta
+            Interval of each device in the backfill.
+        interval : float or None
+            Simulated seconds between live uplinks of one device; None stops after the
+            backfill.
+        duration : float, optional
+            Wall-clock seconds of live sending; endless (until :meth:`stop`) when None.
+        now : datetime, optional
+            Start of the live phase (end of the backfill); the current time by default.
+        background : bool
+            Run in a daemon thread (returns at once) or in the calling thread.
+
+        Returns
+        -------
+        SimulationRun
+            Handle with ``stop()``, ``join()``, ``backfilled`` and ``stats``.
+        """
+        if not speedup > 0:
+            raise ConfigError(f"speedup must be positive, not {speedup}")
+        self.stop()
+        run = SimulationRun(
+            self,
+            writer,
+            speedup=speedup,
+            history=history,
+            step=step,
+            interval=interval,
+            duration=duration,
+            now=now or datetime.now(UTC),
+        )
+        self._run = run
+        if background:
+            run.start()
+        else:
+            run.run()
+        return run
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the in-process run, if any, and wait for its thread."""
+        run, self._run = self._run, None
+        if run is not None:
+            run.stop(timeout)
+
+
+class SimulationRun(threading.Thread):
+    """A running in-process simulation (see :meth:`Simulator.run_in_process`).
+
+    Attributes
+    ----------
+    backfilled : threading.Event
+        Set once the history is submitted and flushed (or the run ended).
+    stats : dict
+        ``uplinks`` and ``dead`` submitted so far, ``history`` of them from the backfill.
+    error : BaseException or None
+        What stopped the thread, if it failed.
+    """
+
+    def __init__(
+        self,
+        sim: Simulator,
+        writer: Any,
+        *,
+        speedup: float,
+        history: timedelta | None,
+        step: timedelta,
+        interval: float | None,
+        duration: float | None,
+        now: datetime,
+    ) -> None:
+        super().__init__(name="twin-simulator", daemon=True)
+        self.sim = sim
+        self.writer = writer
+        self.speedup = speedup
+        self.history = history
+        self.step = step
+        self.interval = interval
+        self.duration = duration
+        self.now = now
+        self.backfilled = threading.Event()
+        self.stats = {"uplinks": 0, "dead": 0, "history": 0}
+        self.error: BaseException | None = None
+        self._stop_event = threading.Event()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the run to stop and wait up to ``timeout`` seconds for it."""
+        self._stop_event.set()
+        if self.is_alive() and threading.current_thread() is not self:
+            self.join(timeout)
+
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` was called."""
+        return self._stop_event.is_set()
+
+    def _feed(self, msg: SimMessage) -> None:
+        from twin.sensors.decode import decode
+
+        received = datetime.fromtimestamp(msg.time + 0.3, UTC)
+        try:
+            message = decode(
+                msg.topic, msg.payload, registry=self.sim.registry, received_at=received
+            )
+        except DecodeError as err:
+            self.writer.submit_dead(DeadLetter(msg.topic, msg.payload, str(err), received))
+            self.stats["dead"] += 1
+            return
+        self.writer.submit(message)
+        self.stats["uplinks"] += 1
+
+    def run(self) -> None:
+        """Backfill, then send live until stopped (the thread's body)."""
+        try:
+            self._backfill()
+            self._live()
+        except BaseException as err:
+            self.error = err
+            log.exception("simulator run failed")
+            raise
+        finally:
+            self.backfilled.set()
+
+    def _backfill(self) -> None:
+        end = self.now.timestamp()
+        if self.history and self.history.total_seconds() > 0:
+            t0 = time.monotonic()
+            start = end - self.history.total_seconds()
+            for msg in self.sim.history(start, end, self.step):
+                if self.stopped:
+                    return
+                self._feed(msg)
+                self.stats["history"] += 1
+            flush = getattr(self.writer, "flush", None)
+            if flush is not None:
+                flush(60.0)
+            log.info(
+                "simulator: backfilled %d messages over %s in %.1f s",
+                self.stats["history"],
+                self.history,
+                time.monotonic() - t0,
+            )
+        self.backfilled.set()
+
+    def _live(self) -> None:
+        if self.interval is None:
+            return
+        start = self.now.timestamp()
+        mono0 = time.monotonic()
+        rate = len(self.sim) / self.interval
+        # the first live uplink of each device comes one step after its last backfilled one
+        for msg in self.sim.stream(start, rate=rate, chunk=1):
+            wall_due = mono0 + (msg.time - start) / self.speedup
+            if self.duration is not None and wall_due - mono0 > self.duration:
+                return
+            if self._stop_event.wait(max(0.0, wall_due - time.monotonic())):
+                return
+            self._feed(msg)
