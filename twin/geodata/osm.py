@@ -201,17 +201,21 @@ def _footprints(
     return ids, np.array(geoms, dtype=object), tags, problems
 
 
-def _address(tags: pd.DataFrame) -> list[str | None]:
+def _address(tags: pd.DataFrame) -> np.ndarray:
     """``"street housenumber, postcode city"`` from ``addr:*`` (missing pieces left out)."""
-    out: list[str | None] = []
-    columns = ("addr:street", "addr:place", "addr:housenumber", "addr:postcode", "addr:city")
-    for street, place, number, postcode, city in zip(
-        *(tags[c].tolist() for c in columns), strict=True
-    ):
-        first = " ".join(v for v in (street or place, number) if isinstance(v, str) and v)
-        second = " ".join(v for v in (postcode, city) if isinstance(v, str) and v)
-        out.append(", ".join(v for v in (first, second) if v) or None)
-    return out
+
+    def join(a: pd.Series, b: pd.Series, sep: str) -> pd.Series:
+        a = a.where(a.astype(bool) & a.notna(), None)
+        b = b.where(b.astype(bool) & b.notna(), None)
+        out = a.where(a.notna(), b)
+        both = a.notna() & b.notna()
+        out[both] = a[both] + sep + b[both]
+        return out
+
+    street = tags["addr:street"].where(tags["addr:street"].notna(), tags["addr:place"])
+    first = join(street, tags["addr:housenumber"], " ")
+    second = join(tags["addr:postcode"], tags["addr:city"], " ")
+    return join(first, second, ", ").to_numpy(dtype=object)
 
 
 def _table(

@@ -1,11 +1,17 @@
 """Streaming passes over an OpenStreetMap file with pyosmium (private to :mod:`twin.geodata.osm`).
 
-Two passes, neither of which hands a node to Python:
+Passes over the file, none of which hands a node to Python:
 
 1. relations only: multipolygon relations tagged ``building``/``building:part`` and the ids
    of their member ways;
-2. nodes and ways with pyosmium's node-location cache (filled in C++): each building way and
-   each member way becomes one WKB line string, made in C++ by osmium's WKB factory.
+2. nodes and ways with pyosmium's node-location cache (filled in C++) and osmium's key
+   filter, so only building ways reach Python; each becomes one WKB line string, made in C++
+   by osmium's WKB factory;
+3. only if multipolygons have untagged member ways: those ways (id filter in C++), located
+   from the cache of pass 2.
+
+A last node pass runs only for ways whose nodes were not cached when the way was read (a
+way before its nodes, negative ids of unsaved JOSM files).
 
 The result is plain Python lists; geometry assembly happens in
 :mod:`twin.geodata.osm_geometry`.
@@ -185,20 +191,18 @@ def read_raw(path: Path, fmt: str, *, progress: bool = False) -> RawOSM:
 
 
 def _read_ways(path: Path, fmt: str, raw: RawOSM, members: set[int], progress: bool) -> None:
+    """Pass 2 (building ways, WKB from osmium) and, if needed, pass 3 (other member ways)."""
     wkb = osmium.geom.WKBFactory()
     fp = osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.NODE | osmium.osm.WAY)
+    # Only tagged ways reach Python: osmium drops nodes and other ways in C++.
     fp = fp.with_locations().with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
-    if not members:
-        # Only tagged ways matter: let osmium drop the rest in C++.
-        fp = fp.with_filter(osmium.filter.KeyFilter("building", "building:part"))
+    fp = fp.with_filter(osmium.filter.KeyFilter("building", "building:part"))
     missing: dict[int, list[int]] = {}
+    n_keys = len(TAG_KEYS)
     bar = _progress_bar(path, progress)
     try:
         for way in fp:
             tags = way.tags
-            is_building = "building" in tags or "building:part" in tags
-            if not is_building and way.id not in members:
-                continue
             try:
                 geom: bytes | None = bytes.fromhex(wkb.create_linestring(way))
             except (osmium.InvalidLocationError, RuntimeError) as err:
@@ -210,22 +214,74 @@ def _read_ways(path: Path, fmt: str, raw: RawOSM, members: set[int], progress: b
             raw.way_ids.append(way.id)
             raw.way_wkb.append(geom)
             raw.way_closed.append(way.is_closed())
-            raw.way_is_building.append(is_building)
-            if is_building and len(tags) > 1:
+            raw.way_is_building.append(True)
+            if len(tags) > 1:
                 raw.way_tags.append([tags.get(k) for k in TAG_KEYS])
             else:
                 raw.way_tags.append(
-                    [tags.get("building"), tags.get("building:part")] + [None] * (len(TAG_KEYS) - 2)
+                    [tags.get("building"), tags.get("building:part")] + [None] * (n_keys - 2)
                 )
-            if bar is not None and is_building:
+            if bar is not None:
                 bar.update()
     except RuntimeError as err:
         raise _wrap(path, fmt, err) from err
     finally:
         if bar is not None:
             bar.close()
+    rest = members.difference(raw.way_ids)
+    if rest:
+        _read_member_ways(path, fmt, raw, rest, fp.node_location_storage, missing)
     if missing:
         _fill_missing(path, fmt, raw, missing)
+
+
+def _read_member_ways(
+    path: Path,
+    fmt: str,
+    raw: RawOSM,
+    wanted: set[int],
+    store: Any,
+    missing: dict[int, list[int]],
+) -> None:
+    """Pass 3: untagged member ways of building multipolygons, located from pass 2's cache."""
+    fp = osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.WAY)
+    if min(wanted) > 0:  # osmium's IdFilter takes positive ids only
+        fp = fp.with_filter(osmium.filter.IdFilter(wanted))
+    try:
+        for way in fp:
+            if way.id not in wanted:
+                continue
+            refs = [n.ref for n in way.nodes]
+            coords = []
+            for ref in refs:
+                try:
+                    loc = store.get(ref) if ref > 0 else None
+                except KeyError:
+                    loc = None
+                if loc is None or not loc.valid():
+                    coords = None
+                    break
+                coords.append((loc.lon, loc.lat))
+            if coords is None:
+                missing[len(raw.way_ids)] = refs
+            raw.way_ids.append(way.id)
+            raw.way_wkb.append(None if coords is None else _line_wkb(raw, way.id, coords))
+            raw.way_closed.append(way.is_closed())
+            raw.way_is_building.append(False)
+            raw.way_tags.append([None] * len(TAG_KEYS))
+    except RuntimeError as err:
+        raise _wrap(path, fmt, err) from err
+
+
+def _line_wkb(raw: RawOSM, way_id: int, coords: list[tuple[float, float]]) -> bytes | None:
+    """WKB of a line string, repeated consecutive nodes dropped (as osmium's factory does)."""
+    import shapely
+
+    coords = [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
+    if len(coords) < 2:
+        raw.way_problem[way_id] = "degenerate (fewer than two distinct nodes)"
+        return None
+    return shapely.to_wkb(shapely.linestrings(coords))
 
 
 def _fill_missing(path: Path, fmt: str, raw: RawOSM, missing: dict[int, list[int]]) -> None:
@@ -235,8 +291,6 @@ def _fill_missing(path: Path, fmt: str, raw: RawOSM, missing: dict[int, list[int
     files before upload), which osmium's cache does not hold. One more pass reads just the
     nodes needed; ways whose nodes are not in the file at all are noted as problems.
     """
-    import shapely
-
     needed = {ref for refs in missing.values() for ref in refs}
     fp = osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.NODE)
     if min(needed) > 0:  # osmium's IdFilter takes positive ids only
@@ -252,13 +306,7 @@ def _fill_missing(path: Path, fmt: str, raw: RawOSM, missing: dict[int, list[int
         if not all(ref in found for ref in refs):
             raw.way_problem[raw.way_ids[index]] = "nodes missing from the file"
             continue
-        coords = [found[ref] for ref in refs]
-        # drop repeated consecutive nodes, as osmium's WKB factory does
-        coords = [c for i, c in enumerate(coords) if i == 0 or c != coords[i - 1]]
-        if len(coords) >= 2:
-            raw.way_wkb[index] = shapely.to_wkb(shapely.linestrings(coords))
-        else:
-            raw.way_problem[raw.way_ids[index]] = "degenerate (fewer than two distinct nodes)"
+        raw.way_wkb[index] = _line_wkb(raw, raw.way_ids[index], [found[ref] for ref in refs])
     log.debug("%d way(s) completed from a second node pass", len(missing))
 
 

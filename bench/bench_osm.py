@@ -1,0 +1,115 @@
+"""Benchmark: reading OSM buildings into a City, ours beside the naive way, in one run.
+
+Usage: ``python bench/bench_osm.py [FILE.osm.pbf] [--repeat N]``
+(default: ../shared/realdata/osm/limburg_an_der_lahn.osm.pbf, © OpenStreetMap contributors,
+ODbL 1.0).
+
+* ours    -- ``twin.geodata.osm.read_osm``: two streaming pyosmium passes, WKB made in C++,
+             all footprints built and reprojected with vectorised shapely/pyproj calls.
+* naive   -- what a typical script does: pyosmium's area callback per building, one
+             ``shapely.from_wkb`` and one ``pyproj`` transform per building
+             (``shapely.ops.transform``), heights parsed per row, rows as a list of dicts.
+* GDAL    -- for reference: GDAL's OSM driver via pyogrio + ``to_crs`` (C++; no building
+             parts, no heights, and it rejects files whose ids are not increasing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import osmium
+import pyproj
+import shapely
+import shapely.ops
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from twin.geodata.heights import LEVEL_HEIGHT, default_height, parse_length  # noqa: E402
+from twin.geodata.osm import read_osm  # noqa: E402
+
+DEFAULT = ROOT.parent / "shared" / "realdata" / "osm" / "limburg_an_der_lahn.osm.pbf"
+
+
+def ours(path: Path) -> int:
+    return read_osm(path).n_buildings
+
+
+def naive(path: Path) -> int:
+    tr = pyproj.Transformer.from_crs(4326, 25832, always_xy=True)
+    wkb = osmium.geom.WKBFactory()
+    rows: list[dict] = []
+
+    class Handler(osmium.SimpleHandler):
+        def area(self, a):
+            kind = a.tags.get("building") or a.tags.get("building:part")
+            if not kind or kind == "no":
+                return
+            try:
+                geom = shapely.from_wkb(bytes.fromhex(wkb.create_multipolygon(a)))
+            except RuntimeError:
+                return
+            geom = shapely.ops.transform(tr.transform, geom)
+            height = parse_length(a.tags.get("height"))
+            levels = parse_length(a.tags.get("building:levels"))
+            if height is None:
+                height = levels * LEVEL_HEIGHT if levels else default_height(kind)
+            rows.append(
+                {
+                    "id": f"osm/{'w' if a.from_way() else 'r'}{a.orig_id()}",
+                    "height": height,
+                    "building_type": kind,
+                    "geometry": geom,
+                }
+            )
+
+    Handler().apply_file(str(path), locations=True)
+    gdf = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:25832")
+    return len(gdf)
+
+
+def gdal(path: Path) -> int:
+    import pyogrio
+
+    gdf = pyogrio.read_dataframe(path, layer="multipolygons", where="building IS NOT NULL")
+    gdf = gdf.to_crs("EPSG:25832")
+    return len(gdf)
+
+
+def timed(func, path: Path, repeat: int) -> tuple[float, int]:
+    func(path)  # warm up: imports, pyproj database, file cache
+    times = []
+    n = 0
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        n = func(path)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("path", nargs="?", type=Path, default=DEFAULT)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(f"file: {args.path} ({args.path.stat().st_size / 1e6:.1f} MB), median of {args.repeat}")
+    results = {
+        name: timed(f, args.path, args.repeat)
+        for name, f in [("ours", ours), ("naive", naive), ("GDAL (reference)", gdal)]
+    }
+    base = results["ours"][0]
+    print(
+        f"{'method':<18} {'seconds':>8} {'buildings':>10} {'buildings/s':>12} {'time / ours':>12}"
+    )
+    for name, (seconds, n) in results.items():
+        print(f"{name:<18} {seconds:8.3f} {n:10d} {n / seconds:12,.0f} {seconds / base:11.2f}x")
+    print(f"naive / ours = {results['naive'][0] / base:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
