@@ -129,6 +129,7 @@ def build(app: TwinApp) -> VAppLayout:
                 with html.Div(
                     v_if="!kiosk", classes="twin-side", raw_attrs=['role="complementary"']
                 ):
+                    _controls(app)
                     _legend(app)
                     _card(app)
                     _sensor_table(app)
@@ -168,7 +169,7 @@ def _toolbar(app: TwinApp) -> None:
         raw_attrs=['role="banner"'],
     ):
         html.Div(
-            "{{ labels['app.title'] }}",
+            "{{ title }}",
             classes="text-h6 mx-4 twin-text",
             raw_attrs=['data-testid="title"'],
         )
@@ -177,29 +178,6 @@ def _toolbar(app: TwinApp) -> None:
             v_if="synthetic",
             classes="twin-synthetic mr-4",
             raw_attrs=['data-testid="synthetic-label"'],
-        )
-        v3.VSelect(
-            v_model=("quantity",),
-            items=("quantity_items",),
-            label=("labels['app.quantity']",),
-            density="compact",
-            hide_details=True,
-            style="max-width: 260px",
-            classes="mx-2",
-            raw_attrs=[":aria-label=\"labels['app.quantity']\"", 'data-testid="quantity"'],
-        )
-        v3.VTextField(
-            v_model=("search_text",),
-            label=("labels['search.label']",),
-            placeholder=("labels['search.placeholder']",),
-            prepend_inner_icon="mdi-magnify",
-            density="compact",
-            hide_details=True,
-            clearable=True,
-            style="max-width: 320px",
-            classes="mx-2",
-            keydown_enter=ctrl.search,
-            raw_attrs=[":aria-label=\"labels['search.label']\"", 'data-testid="search"'],
         )
         v3.VSpacer()
         v3.VBtn(
@@ -226,23 +204,47 @@ def _toolbar(app: TwinApp) -> None:
             classes="mx-4 flex-grow-0",
             raw_attrs=[":aria-label=\"labels['app.simple_view']\"", 'data-testid="simple"'],
         )
+
+
+def _controls(app: TwinApp) -> None:
+    ctrl = app.server.controller
     goto = f"trigger('{app.server.trigger_name(app.goto_result)}', [r.index])"
-    with html.Div(
-        v_if="!kiosk && search_results.length",
-        classes="pa-1",
-        style="background:#eceff1",
-        raw_attrs=['data-testid="search-results"'],
-    ):
-        html.Span("{{ search_message }}", classes="twin-small mx-2")
-        v3.VChip(
-            "{{ r.label }} · {{ r.kind }}",
-            v_for="r in search_results",
-            key="r.index",
-            click=(app.goto_result, "[r.index]"),
-            size="small",
-            classes="ma-1",
-            raw_attrs=['tabindex="0"', f'@keydown.enter="{goto}"'],
+    with html.Div(classes="twin-panel", raw_attrs=['role="search"']):
+        v3.VSelect(
+            v_model=("quantity",),
+            items=("quantity_items",),
+            label=("labels['app.quantity']",),
+            density="compact",
+            hide_details=True,
+            classes="mb-2",
+            raw_attrs=[":aria-label=\"labels['app.quantity']\"", 'data-testid="quantity"'],
         )
+        v3.VTextField(
+            v_model=("search_text",),
+            label=("labels['search.label']",),
+            placeholder=("labels['search.placeholder']",),
+            prepend_inner_icon="mdi-magnify",
+            density="compact",
+            hide_details=True,
+            clearable=True,
+            keydown_enter=ctrl.search,
+            raw_attrs=[":aria-label=\"labels['search.label']\"", 'data-testid="search"'],
+        )
+        with html.Div(
+            v_if="search_message",
+            classes="mt-1",
+            raw_attrs=['data-testid="search-results"'],
+        ):
+            html.Div("{{ search_message }}", classes="twin-small")
+            v3.VChip(
+                "{{ r.label }} · {{ r.kind }}",
+                v_for="r in search_results",
+                key="r.index",
+                click=(app.goto_result, "[r.index]"),
+                size="small",
+                classes="ma-1",
+                raw_attrs=['tabindex="0"', f'@keydown.enter="{goto}"'],
+            )
 
 
 def _legend(app: TwinApp) -> None:

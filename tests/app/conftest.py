@@ -1,0 +1,44 @@
+"""Fixtures of the app tests: a small real demo Twin, a TwinApp on it, free ports."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+#: Buildings of the demo city in the app tests: small enough to start in seconds.
+BUILDINGS = 1500
+
+
+@pytest.fixture(scope="module")
+def demo_twin(tmp_path_factory):
+    """A real demo Twin (generated city, DuckDB store, in-process simulator)."""
+    import os
+
+    os.environ["TWIN_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+    from twin.app.cache import demo_city
+    from twin.scene.config import SceneConfig
+    from twin.scene.twin import Twin
+
+    city, mesh = demo_city(buildings=BUILDINGS, seed=0)
+    twin = Twin.from_config(SceneConfig.demo(buildings=BUILDINGS, seed=0), city=city, mesh=mesh)
+    yield twin
+    twin.close()
+
+
+@pytest.fixture
+def app(demo_twin):
+    """A TwinApp on the demo twin, its state computed, not served."""
+    from twin.app.app import TwinApp
+
+    a = TwinApp(demo_twin)
+    a.start_state()
+    yield a
+    a.plotter.close()
+
+
+def free_port() -> int:
+    """Return a TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

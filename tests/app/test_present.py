@@ -1,0 +1,106 @@
+"""Pure view helpers: sparkline SVG, legend and card shaping, demo cache."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twin.app.charts import sparkline_svg
+from twin.app.present import card_view, legend_view, table_view
+from twin.scene.styles import DEFAULT_STYLES, legend
+
+
+def test_sparkline_draws_gaps_and_extremes():
+    svg = sparkline_svg([0, 1, 2, 3, 4], [1.0, 2.0, None, 4.0, 5.0], label="CO₂")
+    assert svg.startswith("<svg") and svg.endswith("</svg>")
+    assert svg.count("<polyline") == 2  # the missing value splits the line
+    assert ">5.0<" in svg and ">1.0<" in svg
+    assert 'aria-label="CO₂"' in svg
+
+
+def test_sparkline_without_values():
+    svg = sparkline_svg([], [])
+    assert "polyline" not in svg and "–" in svg
+
+
+def test_legend_view_marks_thresholds_and_stale():
+    view = legend_view(legend(DEFAULT_STYLES["co2"], "de"))
+    assert view["title"].endswith("(ppm)")
+    assert view["gradient"].startswith("linear-gradient")
+    assert len(view["ticks"]) == 5 and view["ticks"][0]["left"] == "0.0%"
+    assert view["thresholds"] and all(th["left"].endswith("%") for th in view["thresholds"])
+    assert any(sw["label"].startswith("Veraltet") for sw in view["swatches"])
+
+
+def test_card_view_of_a_building():
+    card = {
+        "id": "demo/rathaus",
+        "title": "Rathaus",
+        "address": "Rathausplatz 20",
+        "height": 71.0,
+        "height_text": "71,0 m",
+        "height_source": "measured",
+        "levels": 20.0,
+        "sensors": [
+            {
+                "device": "co2-rathaus",
+                "name": "CO₂ Rathaus",
+                "readings": [{"label": "CO₂", "display": "612 ppm", "stale": False}],
+            }
+        ],
+        "history": [
+            {
+                "device": "co2-rathaus",
+                "label": "CO₂",
+                "unit": "ppm",
+                "times": ["2026-01-01T00:00:00Z", "2026-01-01T01:00:00Z"],
+                "values": [500.0, 700.0],
+            }
+        ],
+    }
+    view = card_view(card, "en")
+    assert view["kind"] == "building" and view["id"] == "demo/rathaus"
+    fields = {f["label"]: f["value"] for f in view["fields"]}
+    assert fields["Height"] == "71,0 m"
+    assert fields["Height derived"] == "measured"
+    assert view["sensors"][0]["value"] == "612 ppm"
+    assert "<polyline" in view["charts"][0]["svg"]
+    simple = card_view(card, "de", simple=True)
+    assert simple["subtitle"] == "Haus"
+
+
+def test_card_view_of_a_device():
+    view = card_view(
+        {"device": "d1", "name": "Lärm", "rssi": -97.5, "snr": 7.25, "last_seen": None}, "de"
+    )
+    fields = {f["label"]: f["value"] for f in view["fields"]}
+    assert view["kind"] == "device"
+    assert fields["Signalstärke (RSSI)"] == "-97,5 dBm"
+    assert fields["Zuletzt gesehen"] == "Noch nie gesehen"
+
+
+def test_table_view_rows():
+    rows = table_view([{"device": "d1", "name": "N", "label": "CO₂", "display": "1 ppm"}])
+    assert rows == [
+        {
+            "key": "d1",
+            "device": "d1",
+            "name": "N",
+            "quantity": "CO₂",
+            "value": "1 ppm",
+            "building": "",
+            "stale": False,
+            "color": "#888888",
+        }
+    ]
+
+
+def test_demo_cache_is_reused(tmp_path):
+    from twin.app.cache import demo_city
+
+    city, mesh = demo_city(buildings=50, seed=3, folder=tmp_path)
+    assert len(list(tmp_path.glob("demo-50-3-*.parquet"))) == 1
+    again, mesh2 = demo_city(buildings=50, seed=3, folder=tmp_path)
+    assert again.n_buildings == city.n_buildings == 50
+    assert mesh2.n_cells == mesh.n_cells
+    np.testing.assert_array_equal(mesh2.cell_data["building"], mesh.cell_data["building"])
+    assert again.context is not None and len(again.context)

@@ -1,0 +1,207 @@
+"""State tests of the app without a server: the trame state reacts as the page expects."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from vtkmodules.vtkRenderingCore import vtkCoordinate
+
+from twin.app.app import TIME_STEPS
+from twin.scene.i18n import t
+
+
+def _display(app, point) -> tuple[float, float]:
+    coord = vtkCoordinate()
+    coord.SetCoordinateSystemToWorld()
+    coord.SetValue(*point)
+    x, y = coord.GetComputedDoubleDisplayValue(app.plotter.renderer)
+    return x, y
+
+
+def _colors(app) -> np.ndarray:
+    return np.asarray(app.twin.mesh.cell_data["colors"]).copy()
+
+
+def test_initial_state_has_legend_labels_and_synthetic_flag(app):
+    s = app.state
+    assert s.lang == "de"
+    assert s.labels["app.synthetic"] == "Synthetische Demo-Stadt (generiert, keine echten Daten)"
+    assert s.synthetic is True
+    assert s.legend["title"].startswith(app.twin.style.label("de"))
+    assert s.legend["gradient"].startswith("linear-gradient")
+    assert {i["value"] for i in s.quantity_items} >= {"co2", "temperature"}
+
+
+def test_quantity_change_updates_legend_and_colours(app):
+    s = app.state
+    before_colors = _colors(app)
+    s.quantity = "temperature"
+    s.flush()
+    assert app.twin.quantity == "temperature"
+    assert "°C" in s.legend["title"]
+    s.quantity = "co2"
+    s.flush()
+    assert "ppm" in s.legend["title"]
+    assert s.legend["thresholds"], "CO2 has thresholds the legend must mark"
+    s.quantity = "temperature"
+    s.flush()
+    assert not np.array_equal(before_colors, _colors(app)) or app.twin.quantity == "co2"
+
+
+def test_language_switch_changes_labels_and_legend(app):
+    s = app.state
+    s.quantity = "temperature"
+    s.flush()
+    s.lang = "en"
+    s.flush()
+    assert s.labels["app.live"] == t("app.live", "en")
+    assert s.labels["app.synthetic"] == "Synthetic demo city (generated, not real data)"
+    assert s.title == app.twin.config.title_in("en")
+    assert s.legend["title"].startswith("Temperature")
+    s.simple = True
+    s.flush()
+    assert s.labels["card.building"] == t("card.building", "en", simple=True) == "House"
+    s.lang, s.simple = "de", False
+    s.flush()
+    assert s.labels["card.building"] == "Gebäude"
+
+
+def test_pick_on_rendered_building_opens_its_card(app):
+    twin = app.twin
+    row = int(np.flatnonzero(twin.city.buildings["id"].to_numpy() == "demo/rathaus")[0])
+    top = np.asarray(twin.building_position(row))
+    mesh = twin.mesh
+    roof = np.flatnonzero(
+        (np.asarray(mesh.cell_data["building"]) == row)
+        & (np.asarray(mesh.cell_data["surface"]) == 2)
+    )
+    corners = mesh.extract_cells(roof).points
+    # towards the roof corner farthest from the sensor glyph on the roof's centre
+    target = corners[np.argmax(np.hypot(*(corners[:, :2] - top[:2]).T))]
+    inner = top + 0.7 * (target - top)
+    app.plotter.camera_position = [
+        (inner[0] - 100.0, inner[1] - 140.0, inner[2] + 300.0),
+        tuple(inner),
+        (0.0, 0.0, 1.0),
+    ]
+    app.plotter.render()
+    x, y = _display(app, inner)
+    hit = app.select_at(x, y)
+    assert hit.kind == "building"
+    assert app.state.card["id"] == "demo/rathaus"
+    assert app.state.card["kind"] == "building"
+    labels = [f["label"] for f in app.state.card["fields"]]
+    assert t("card.height", "de") in labels and t("card.height_source", "de") in labels
+    # a click on the sky closes the card
+    app.select_at(2, app.plotter.window_size[1] - 2)
+    assert app.state.card is None
+
+
+def test_click_after_drag_is_ignored(app):
+    app.state.card = None
+    w, h = app.plotter.window_size
+    app.on_click({"position": {"x": w / 2, "y": h / 2}, "size": [w, h], "moved": 40})
+    assert app.state.card is None
+
+
+def test_device_card_and_table_selection(app):
+    device = str(app.twin.devices["device"].iloc[0])
+    app.select_sensor(device)
+    assert app.state.selected_device == device
+    assert app.state.card["kind"] == "device"
+    assert app.state.card["id"] == device
+    labels = [f["label"] for f in app.state.card["fields"]]
+    assert t("device.last_seen", "de") in labels
+
+
+def test_sensor_table_follows_the_camera(app):
+    app.reset_camera()
+    app.tick(app._flight.t0 + 10.0)  # finish the flight
+    everything = len(app.state.sensors)
+    assert everything > 0
+    # look at empty sky far away: no sensor in view
+    app.plotter.camera_position = [(0, 0, 90000.0), (0, 0, 100000.0), (0, 1, 0)]
+    app._update_table()
+    assert app.state.sensors == []
+
+
+def test_time_slider_shows_the_past_and_live_snaps_back(app):
+    s = app.state
+    s.quantity = "co2"
+    s.flush()
+    bounds = app.twin.time_range()
+    if bounds is None:
+        pytest.fail("the demo store has no history (the simulator backfills 24 h)")
+    live_colors = _colors(app)
+    s.time_pos = 0
+    s.flush()
+    assert s.live is False
+    assert app.twin.time is not None
+    assert s.time_label != t("app.live", "de")
+    past_colors = _colors(app)
+    assert not np.array_equal(live_colors, past_colors)
+    app.go_live()
+    s.flush()
+    assert s.live is True and app.twin.time is None and s.time_pos == TIME_STEPS
+
+
+def test_play_advances_time(app):
+    s = app.state
+    s.time_pos = 0
+    s.flush()
+    app.toggle_play()
+    assert s.playing is True
+    app.tick(1000.0)
+    s.flush()
+    assert 0 < s.time_pos < TIME_STEPS
+    app.toggle_play()
+    assert s.playing is False
+    app.go_live()
+    s.flush()
+
+
+def test_search_flies_to_a_landmark(app):
+    s = app.state
+    s.search_text = "Rathaus"
+    app.search()
+    assert s.search_results, "the demo city has a Rathaus"
+    before = app.plotter.camera.focal_point
+    app.goto_result(0)
+    app.tick(app._flight.t0 + 10.0)
+    assert app.plotter.camera.focal_point != before
+    assert app.state.card is not None
+
+
+def test_database_error_shows_a_banner_and_recovers(app, monkeypatch):
+    def broken():
+        raise OSError("database is locked")
+
+    monkeypatch.setattr(app.twin, "refresh", broken)
+    app.refresh(force=True)
+    assert app.state.banner == t("error.database", "de")
+    monkeypatch.undo()
+    app.refresh(force=True)
+    assert app.state.banner == ""
+
+
+def test_kiosk_tour_advances_without_input(demo_twin):
+    from twin.app.app import TwinApp
+
+    kiosk = TwinApp(demo_twin, kiosk=True, tour_seconds=5, idle_resume=60)
+    kiosk.start_state()
+    try:
+        kiosk.tick(100.0)
+        first = kiosk.state.caption
+        assert first
+        kiosk.tick(106.0)
+        second = kiosk.state.caption
+        assert second and second != first
+        assert kiosk.state.tour_stops == 2
+        kiosk.user_input()  # pauses the tour ...
+        kiosk.tour.user_input(107.0)
+        kiosk.tick(120.0)
+        assert kiosk.state.caption == second
+        kiosk.tick(170.0)  # ... and it resumes after 60 s without input
+        assert kiosk.state.caption != second
+    finally:
+        kiosk.plotter.close()
