@@ -1,0 +1,427 @@
+"""The DuckDB sensor store: one file holding devices, readings, events and dead letters.
+
+DuckDB allows one writing process per file, and while it holds the file no other process may
+even read it. The process that writes (``twin ingest``, or the UI process running the ingest
+or the simulator itself) opens a :class:`Store`; its threads read through
+:meth:`Store.cursor`, one DuckDB connection per thread. See ``docs/sensors.md``.
+
+The write path (:meth:`Store.write`) takes a batch of decoded messages and dead letters and
+commits them in one transaction: duplicates (same dedup id, or same device + frame counter +
+time) are dropped, readings, raw uplinks and events are inserted as Arrow tables, ``latest``
+is upserted and unknown devices are added with ``known = false``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from twin.errors import StoreError
+from twin.sensors import store_queries as q
+from twin.sensors.model import DeadLetter, Message
+from twin.sensors.registry import Registry, normalize_dev_eui
+from twin.sensors.store_schema import migrate
+from twin.sensors.store_write import DeviceKeys, WriteResult, message_uid, write_batch
+
+__all__ = ["Store", "WriteResult", "message_uid"]
+
+log = logging.getLogger(__name__)
+
+
+class Store:
+    """A sensor database in a DuckDB file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file; created with the schema when missing (unless ``read_only``).
+        ``":memory:"`` for a database in memory.
+    read_only : bool
+        Open without writing; fails when another process holds the file.
+
+    Raises
+    ------
+    StoreError
+        When the file is locked by another process, is not a DuckDB database, or was written
+        by a newer twin.
+
+    Examples
+    --------
+    >>> store = Store(":memory:")
+    >>> store.time_range() is None
+    True
+    >>> store.close()
+    """
+
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        self.path = str(path)
+        self.read_only = read_only
+        if read_only and self.path != ":memory:" and not Path(self.path).exists():
+            raise StoreError(f"{self.path}: sensor database not found")
+        try:
+            self._con = duckdb.connect(self.path, read_only=read_only)
+        except duckdb.Error as err:
+            raise StoreError(_open_error(self.path, err)) from err
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._closed = False
+        _setup(self._con)
+        if not read_only:
+            try:
+                migrate(self._con, path=self.path)
+            except duckdb.Error as err:
+                self._con.close()
+                raise StoreError(f"{self.path}: cannot create the schema: {err}") from err
+        self._keys = DeviceKeys()
+        self._keys.load(self.cursor())
+
+    # --- connections --------------------------------------------------------------------
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """Return this thread's connection to the database.
+
+        DuckDB connections must not be shared between threads; each thread gets its own
+        cursor (created on first use, closed by :meth:`close`). Readers see every committed
+        write, also while the writer thread writes.
+
+        Returns
+        -------
+        duckdb.DuckDBPyConnection
+        """
+        if self._closed:
+            raise StoreError(f"{self.path}: the store is closed")
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            _setup(cur)
+            self._local.cursor = cur
+            with self._lock:
+                self._cursors.append(cur)
+        return cur
+
+    def close(self) -> None:
+        """Close all connections; further calls fail with :class:`StoreError`."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            for cur in self._cursors:
+                with contextlib.suppress(duckdb.Error):
+                    cur.close()
+            self._cursors.clear()
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        mode = "read-only" if self.read_only else "read-write"
+        return f"Store({self.path!r}, {mode})"
+
+    # --- devices ------------------------------------------------------------------------
+
+    def upsert_devices(self, registry: Registry | Iterable[Any]) -> int:
+        """Insert or update the registry's devices (``known = true``).
+
+        A registered device whose DevEUI was seen before under another id (an unknown device
+        named by the network server) takes over that device's key and history.
+
+        Parameters
+        ----------
+        registry : Registry
+
+        Returns
+        -------
+        int
+            Number of devices written.
+        """
+        self._check_writable()
+        rows = []
+        for dev in registry:
+            eui = normalize_dev_eui(dev.dev_eui) if dev.dev_eui else None
+            key = self._keys.key_for(dev.device_id, eui)
+            quantities = {
+                name: {
+                    "unit": qd.unit,
+                    "label": qd.label,
+                    "range": list(qd.range) if qd.range else None,
+                    "thresholds": list(qd.thresholds),
+                }
+                for name, qd in dev.quantities.items()
+            }
+            rows.append((key, dev, eui, json.dumps(quantities, ensure_ascii=False)))
+        cur = self.cursor()
+        with self._write_lock:
+            cur.execute("BEGIN")
+            try:
+                for key, dev, eui, quantities in rows:
+                    values = [
+                        dev.device_id, eui, dev.name, dev.kind, dev.building,
+                        dev.lat, dev.lon, quantities,
+                    ]  # fmt: skip
+                    if key is None:
+                        key = self._keys.add(dev.device_id, eui)
+                        cur.execute(
+                            "INSERT INTO devices (device, device_id, dev_eui, name, kind, "
+                            "building, lat, lon, quantities, known) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
+                            [key, *values],
+                        )
+                    else:
+                        cur.execute(
+                            "UPDATE devices SET device_id = ?, dev_eui = ?, name = ?, kind = ?, "
+                            "building = ?, lat = ?, lon = ?, quantities = ?, known = true "
+                            "WHERE device = ?",
+                            [*values, key],
+                        )
+                    self._keys.add(dev.device_id, eui, key)
+                cur.execute("COMMIT")
+            except BaseException:
+                cur.execute("ROLLBACK")
+                self._keys.load(cur)
+                raise
+        return len(rows)
+
+    # --- writing ------------------------------------------------------------------------
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f"{self.path}: opened read-only")
+
+    def write(self, messages: Sequence[Message], dead: Sequence[DeadLetter] = ()) -> WriteResult:
+        """Store a batch of decoded messages and dead letters in one transaction.
+
+        Parameters
+        ----------
+        messages : sequence of Message
+            Uplinks (readings + raw message) and events.
+        dead : sequence of DeadLetter
+
+        Returns
+        -------
+        WriteResult
+
+        Raises
+        ------
+        StoreError
+            When the database cannot be written; nothing of the batch is stored then.
+        """
+        self._check_writable()
+        with self._write_lock:
+            cur = self.cursor()
+            try:
+                cur.execute("BEGIN")
+                result = write_batch(cur, messages, dead, self._keys)
+                cur.execute("COMMIT")
+            except BaseException as err:
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
+                self._keys.load(cur)
+                if isinstance(err, duckdb.Error):
+                    raise StoreError(f"{self.path}: cannot write sensor data: {err}") from err
+                raise
+        return result
+
+    def latest(self, quantity: str | None = None) -> pd.DataFrame:
+        """Return the newest value per device and quantity.
+
+        Parameters
+        ----------
+        quantity : str, optional
+            Only this quantity.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``device, quantity, time, value, unit, text`` (``device`` is the device
+            id), ordered by device and quantity.
+        """
+        return q.latest(self.cursor(), quantity)
+
+    def as_of(
+        self, t: datetime, quantity: str | None = None, max_age: timedelta | None = None
+    ) -> pd.DataFrame:
+        """Return the value each device had at time ``t``: its last reading at or before ``t``.
+
+        Parameters
+        ----------
+        t : datetime
+            The time (naive times are UTC).
+        quantity : str, optional
+            Only this quantity.
+        max_age : timedelta, optional
+            Ignore readings older than ``t - max_age`` (a sensor that went silent).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``device, quantity, time, value, unit, text``.
+        """
+        return q.as_of(self.cursor(), t, quantity, max_age)
+
+    def history(
+        self,
+        device: str,
+        quantity: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> pd.DataFrame:
+        """Return the readings of one device in time order.
+
+        Parameters
+        ----------
+        device : str
+            Device id (or DevEUI).
+        quantity : str, optional
+        since, until : datetime, optional
+            Half-open interval ``[since, until)``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``time, quantity, value, unit, text, f_cnt, rssi, snr``; empty for an
+            unknown device.
+        """
+        return q.history(self.cursor(), device, quantity, since, until)
+
+    def buckets(
+        self,
+        quantity: str,
+        start: datetime,
+        end: datetime,
+        every: timedelta | str,
+        device: str | None = None,
+        *,
+        by_device: bool = True,
+    ) -> pd.DataFrame:
+        """Aggregate a quantity into time buckets (``time_bucket``).
+
+        Parameters
+        ----------
+        quantity : str
+        start, end : datetime
+            Half-open interval of reading times.
+        every : timedelta or str
+            Bucket width (``timedelta(minutes=15)`` or ``"15 minutes"``).
+        device : str, optional
+            Only this device.
+        by_device : bool
+            One row per bucket and device (default), or per bucket over all devices.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``bucket, [device,] n, mean, min, max, last``.
+        """
+        return q.buckets(self.cursor(), quantity, start, end, every, device, by_device)
+
+    def time_range(self) -> tuple[datetime, datetime] | None:
+        """Return ``(first, last)`` reading time, or None when there are no readings."""
+        return q.time_range(self.cursor())
+
+    def devices(self) -> pd.DataFrame:
+        """Return all devices (registered and unknown) with position and last-seen time."""
+        return q.devices(self.cursor())
+
+    def quantities(self) -> pd.DataFrame:
+        """Return the quantities present: ``quantity, unit, n`` (n = number of readings)."""
+        return q.quantities(self.cursor())
+
+    def readings(
+        self, device: str | None = None, since: datetime | None = None, limit: int | None = None
+    ) -> pd.DataFrame:
+        """Return readings, newest first.
+
+        Parameters
+        ----------
+        device : str, optional
+        since : datetime, optional
+        limit : int, optional
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``device, time, quantity, value, unit, text, f_cnt, rssi, snr,
+            received_at, format``.
+        """
+        return q.readings(self.cursor(), device, since, limit)
+
+    def events(self, device: str | None = None, limit: int | None = None) -> pd.DataFrame:
+        """Return events (join, ack, status, log, ...), newest first."""
+        return q.events(self.cursor(), device, limit)
+
+    def dead_letters(self, limit: int | None = None) -> pd.DataFrame:
+        """Return dead letters (topic, payload, error, received_at), newest first."""
+        return q.dead_letters(self.cursor(), limit)
+
+    def export_parquet(
+        self, path: str | Path, since: datetime | None = None, until: datetime | None = None
+    ) -> int:
+        """Write readings (with device ids) to a Parquet file.
+
+        Parameters
+        ----------
+        path : str or Path
+        since, until : datetime, optional
+            Half-open interval of reading times.
+
+        Returns
+        -------
+        int
+            Number of rows written.
+        """
+        return q.export_parquet(self.cursor(), Path(path), since, until)
+
+    def retain(self, older_than: timedelta, *, now: datetime | None = None) -> int:
+        """Delete readings, raw messages, events and dead letters older than a duration.
+
+        Parameters
+        ----------
+        older_than : timedelta
+            Keep what is newer than ``now - older_than``.
+        now : datetime, optional
+            Reference time; the current time by default.
+
+        Returns
+        -------
+        int
+            Number of readings deleted.
+        """
+        self._check_writable()
+        with self._write_lock:
+            return q.retain(self.cursor(), older_than, now)
+
+    def counts(self) -> dict[str, int]:
+        """Return the number of rows of each table."""
+        return q.counts(self.cursor())
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _open_error(path: str, err: Exception) -> str:
+    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    if "lock" in text.lower():
+        return (
+            f"{path}: the sensor database is held by another process ({text}); DuckDB allows "
+            "one writing process: stop it, or read through that process"
+        )
+    return f"{path}: cannot open the sensor database: {text}"
+
+
+def _setup(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("SET TimeZone = 'UTC'")

@@ -1,0 +1,374 @@
+"""The write path of the sensor store: one batch of messages → one transaction's rows.
+
+Dedup (within the batch, then against the stored uids of the batch's time span), device keys
+for unknown devices, Arrow tables for ``raw_messages``, ``events``, ``readings`` and
+``dead_letters``, and the ``latest`` upsert. Used by :meth:`twin.sensors.store.Store.write`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from twin.sensors.model import DeadLetter, Message
+from twin.sensors.store_queries import UPDATE_SEEN, UPSERT_LATEST
+
+_TS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one :meth:`Store.write` committed.
+
+    Parameters
+    ----------
+    stored : int
+        Uplink messages stored.
+    duplicates : int
+        Messages (uplinks and events) dropped because they were already stored.
+    events : int
+        Events stored.
+    dead : int
+        Dead letters stored.
+    readings : int
+        Reading rows inserted.
+    devices : frozenset of str
+        Device ids that got new readings or events.
+    quantities : frozenset of str
+        Quantities that got new readings.
+    tmin, tmax : datetime or None
+        Time span of the new readings.
+    """
+
+    stored: int = 0
+    duplicates: int = 0
+    events: int = 0
+    dead: int = 0
+    readings: int = 0
+    devices: frozenset[str] = field(default_factory=frozenset)
+    quantities: frozenset[str] = field(default_factory=frozenset)
+    tmin: datetime | None = None
+    tmax: datetime | None = None
+
+
+def message_uid(message: Message) -> int:
+    """Return the dedup key of a message as a signed 64-bit integer.
+
+    The network's dedup id when there is one (ChirpStack ``deduplicationId``, TTN
+    ``as:up:…``), else device id + frame counter + time (+ event type for events).
+    """
+    if message.dedup_id:
+        key = f"{message.kind}|{message.event_type}|{message.dedup_id}"
+    else:
+        key = (
+            f"{message.kind}|{message.event_type}|{message.device_id}|{message.f_cnt}|"
+            f"{message.time.isoformat()}"
+        )
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class DeviceKeys:
+    """The integer key of each device id and DevEUI, cached in the writing process."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[str, int] = {}
+        self.by_eui: dict[str, int] = {}
+        self.names: dict[int, str] = {}
+        self.next_key = 1
+
+    def load(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """(Re)load the keys from the ``devices`` table."""
+        self.by_id.clear()
+        self.by_eui.clear()
+        self.names.clear()
+        rows = cur.execute("SELECT device, device_id, dev_eui FROM devices").fetchall()
+        for key, device_id, dev_eui in rows:
+            self.by_id[device_id] = key
+            self.names[key] = device_id
+            if dev_eui:
+                self.by_eui[dev_eui] = key
+        self.next_key = max((r[0] for r in rows), default=0) + 1
+
+    def key_for(self, device_id: str, dev_eui: str | None) -> int | None:
+        """Return the key of a device id, else of its DevEUI, else None."""
+        key = self.by_id.get(device_id)
+        if key is None and dev_eui:
+            key = self.by_eui.get(dev_eui)
+        return key
+
+    def add(self, device_id: str, dev_eui: str | None, key: int | None = None) -> int:
+        """Assign a key (a new one unless given) to a device id and DevEUI."""
+        if key is None:
+            key = self.next_key
+            self.next_key += 1
+        old = self.names.get(key)
+        if old is not None and old != device_id:
+            self.by_id.pop(old, None)
+        self.by_id[device_id] = key
+        self.names[key] = device_id
+        if dev_eui:
+            self.by_eui[dev_eui] = key
+        return key
+
+
+def write_batch(
+    cur: duckdb.DuckDBPyConnection,
+    messages: Sequence[Message],
+    dead: Sequence[DeadLetter],
+    keys: DeviceKeys,
+) -> WriteResult:
+    """Write one batch inside the caller's transaction; see :meth:`Store.write`."""
+    # 1. Dedup inside the batch, then against the database (same time window).
+    seen: set[int] = set()
+    candidates: list[tuple[int, Message]] = []
+    duplicates = 0
+    for m in messages:
+        uid = message_uid(m)
+        if uid in seen:
+            duplicates += 1
+            continue
+        seen.add(uid)
+        candidates.append((uid, m))
+    if candidates:
+        existing = _existing_uids(cur, candidates)
+        if existing:
+            duplicates += sum(1 for uid, _ in candidates if uid in existing)
+            candidates = [(uid, m) for uid, m in candidates if uid not in existing]
+    # 2. Devices: keys for new ones, last_seen for all.
+    batch_keys = _ensure_devices(cur, [m for _, m in candidates], keys)
+    # 3. Rows.
+    up_cols: dict[str, list] = {c: [] for c in _RAW_COLUMNS}
+    ev_cols: dict[str, list] = {c: [] for c in _EVENT_COLUMNS}
+    rd_cols: dict[str, list] = {c: [] for c in _READING_COLUMNS}
+    devices: set[str] = set()
+    quantities: set[str] = set()
+    n_up = n_ev = 0
+    for uid, m in candidates:
+        key = batch_keys[m.device_id]
+        devices.add(keys.names[key])
+        if m.kind == "event":
+            n_ev += 1
+            loc = m.location
+            for col, value in zip(
+                _EVENT_COLUMNS,
+                (uid, key, m.time, m.received_at, m.format, m.event_type, m.topic, m.f_cnt,
+                 loc[0] if loc else None, loc[1] if loc else None, _json(m.data)),
+                strict=True,
+            ):  # fmt: skip
+                ev_cols[col].append(value)
+            continue
+        n_up += 1
+        data = dict(m.data)
+        payload = data.pop("frm_payload", None)
+        for col, value in zip(
+            _RAW_COLUMNS,
+            (uid, key, m.time, m.received_at, m.format, m.topic, m.f_cnt, m.f_port,
+             m.dedup_id, m.rssi, m.snr, m.gateways, len(m.readings), _b64(payload),
+             _json(data) if data else None),
+            strict=True,
+        ):  # fmt: skip
+            up_cols[col].append(value)
+        for r in m.readings:
+            rd_cols["device"].append(key)
+            rd_cols["time"].append(m.time)
+            rd_cols["quantity"].append(r.quantity)
+            rd_cols["value"].append(r.value)
+            rd_cols["unit"].append(r.unit)
+            rd_cols["text"].append(r.text)
+            rd_cols["f_cnt"].append(m.f_cnt)
+            rd_cols["rssi"].append(m.rssi)
+            rd_cols["snr"].append(m.snr)
+            rd_cols["received_at"].append(m.received_at)
+            rd_cols["format"].append(m.format)
+            rd_cols["uid"].append(uid)
+            quantities.add(r.quantity)
+    n_readings = len(rd_cols["device"])
+    if n_up:
+        _insert(cur, "raw_messages", pa.table(up_cols, schema=_RAW_SCHEMA))
+    if n_ev:
+        _insert(cur, "events", pa.table(ev_cols, schema=_EVENT_SCHEMA))
+    tmin = tmax = None
+    if n_readings:
+        table = pa.table(rd_cols, schema=_READING_SCHEMA)
+        _insert(cur, "readings", table)
+        cur.register("_new_readings", table)
+        try:
+            cur.execute(UPSERT_LATEST)
+        finally:
+            cur.unregister("_new_readings")
+        times = rd_cols["time"]
+        tmin, tmax = min(times), max(times)
+    if dead:
+        table = pa.table(
+            {
+                "received_at": [d.received_at for d in dead],
+                "topic": [d.topic for d in dead],
+                "payload": [bytes(d.payload) for d in dead],
+                "error": [d.error for d in dead],
+            },
+            schema=_DEAD_SCHEMA,
+        )
+        _insert(cur, "dead_letters", table)
+    return WriteResult(
+        stored=n_up,
+        duplicates=duplicates,
+        events=n_ev,
+        dead=len(dead),
+        readings=n_readings,
+        devices=frozenset(devices),
+        quantities=frozenset(quantities),
+        tmin=tmin,
+        tmax=tmax,
+    )
+
+
+def _ensure_devices(
+    cur: duckdb.DuckDBPyConnection, messages: list[Message], device_keys: DeviceKeys
+) -> dict[str, int]:
+    keys: dict[str, int] = {}
+    seen: dict[int, list[Any]] = {}  # key → [first, last, location, format, app]
+    new: dict[int, Message] = {}
+    for m in messages:
+        key = keys.get(m.device_id)
+        if key is None:
+            key = device_keys.key_for(m.device_id, m.dev_eui)
+            if key is None:
+                key = device_keys.add(m.device_id, m.dev_eui)
+                new[key] = m
+            keys[m.device_id] = key
+        heard = m.time if m.kind == "uplink" else None  # last_seen: uplinks only
+        info = seen.get(key)
+        if info is None:
+            seen[key] = [m.time, heard, m.location, m.format, m.application_id]
+        else:
+            info[0] = min(info[0], m.time)
+            if heard is not None:
+                info[1] = heard if info[1] is None else max(info[1], heard)
+            info[2] = m.location or info[2]
+    if new:
+        rows = []
+        for key, m in new.items():
+            loc = seen[key][2]
+            rows.append(
+                (key, m.device_id, m.dev_eui, m.device_id,
+                 loc[0] if loc else None, loc[1] if loc else None)
+            )  # fmt: skip
+        cur.executemany(
+            "INSERT INTO devices (device, device_id, dev_eui, name, lat, lon, known) "
+            "VALUES (?, ?, ?, ?, ?, ?, false)",
+            rows,
+        )
+    if seen:
+        table = pa.table(
+            {
+                "device": pa.array(list(seen), pa.int32()),
+                "first": pa.array([v[0] for v in seen.values()], _TS),
+                "last": pa.array([v[1] for v in seen.values()], _TS),
+                "lat": pa.array([v[2][0] if v[2] else None for v in seen.values()], pa.float64()),
+                "lon": pa.array([v[2][1] if v[2] else None for v in seen.values()], pa.float64()),
+                "format": pa.array([v[3] for v in seen.values()], pa.string()),
+                "app": pa.array([v[4] for v in seen.values()], pa.string()),
+            }
+        )
+        cur.register("_seen", table)
+        try:
+            cur.execute(UPDATE_SEEN)
+        finally:
+            cur.unregister("_seen")
+    return keys
+
+
+# --- queries (delegated to store_queries) -------------------------------------------
+
+
+_RAW_SCHEMA = pa.schema(
+    [
+        ("uid", pa.int64()), ("device", pa.int32()), ("time", _TS), ("received_at", _TS),
+        ("format", pa.string()), ("topic", pa.string()), ("f_cnt", pa.int64()),
+        ("f_port", pa.int32()), ("dedup_id", pa.string()), ("rssi", pa.float32()),
+        ("snr", pa.float32()), ("gateways", pa.int16()), ("n_readings", pa.int32()),
+        ("payload", pa.binary()), ("data", pa.string()),
+    ]
+)  # fmt: skip
+_EVENT_SCHEMA = pa.schema(
+    [
+        ("uid", pa.int64()), ("device", pa.int32()), ("time", _TS), ("received_at", _TS),
+        ("format", pa.string()), ("event_type", pa.string()), ("topic", pa.string()),
+        ("f_cnt", pa.int64()), ("lat", pa.float64()), ("lon", pa.float64()),
+        ("data", pa.string()),
+    ]
+)  # fmt: skip
+_READING_SCHEMA = pa.schema(
+    [
+        ("device", pa.int32()), ("time", _TS), ("quantity", pa.string()),
+        ("value", pa.float64()), ("unit", pa.string()), ("text", pa.string()),
+        ("f_cnt", pa.int64()), ("rssi", pa.float32()), ("snr", pa.float32()),
+        ("received_at", _TS), ("format", pa.string()), ("uid", pa.int64()),
+    ]
+)  # fmt: skip
+_DEAD_SCHEMA = pa.schema(
+    [("received_at", _TS), ("topic", pa.string()), ("payload", pa.binary()), ("error", pa.string())]
+)
+_RAW_COLUMNS = tuple(_RAW_SCHEMA.names)
+_EVENT_COLUMNS = tuple(_EVENT_SCHEMA.names)
+_READING_COLUMNS = tuple(_READING_SCHEMA.names)
+
+
+def _insert(cur: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
+    view = f"_batch_{name}"
+    cur.register(view, table)
+    try:
+        cols = ", ".join(table.schema.names)
+        cur.execute(f"INSERT INTO {name} ({cols}) SELECT {cols} FROM {view}")
+    finally:
+        cur.unregister(view)
+
+
+def _existing_uids(
+    cur: duckdb.DuckDBPyConnection, candidates: list[tuple[int, Message]]
+) -> set[int]:
+    """Uids of the batch already stored; searched only in the batch's time span."""
+    ups = [(uid, m.time) for uid, m in candidates if m.kind == "uplink"]
+    evs = [(uid, m.time) for uid, m in candidates if m.kind == "event"]
+    found: set[int] = set()
+    for table, items in (("raw_messages", ups), ("events", evs)):
+        if not items:
+            continue
+        uids = pa.table({"uid": pa.array([u for u, _ in items], pa.int64())})
+        times = [t for _, t in items]
+        cur.register("_cand", uids)
+        try:
+            rows = cur.execute(
+                f"SELECT uid FROM {table} WHERE time >= ? AND time <= ? "
+                "AND uid IN (SELECT uid FROM _cand)",
+                [min(times), max(times)],
+            ).fetchall()
+        finally:
+            cur.unregister("_cand")
+        found.update(r[0] for r in rows)
+    return found
+
+
+def _json(data: dict[str, Any]) -> str | None:
+    if not data:
+        return None
+    return json.dumps(data, ensure_ascii=False, default=str)
+
+
+def _b64(text: str | None) -> bytes | None:
+    if not text:
+        return None
+    try:
+        return base64.b64decode(text)
+    except (binascii.Error, ValueError):
+        return text.encode()
