@@ -306,3 +306,51 @@ def test_no_usable_footprint(tmp_path):
 def test_directory_is_not_a_file(tmp_path):
     with pytest.raises(GeodataError, match="not a file"):
         read_osm(tmp_path)
+
+
+def test_incomplete_multipolygons_are_reported(tmp_path, caplog):
+    # r1: a closed outer plus a dangling way and a member way missing from the file;
+    # r2: only one open way, so no ring closes at all.
+    path = tmp_path / "incomplete.osm"
+    path.write_text(
+        '<osm version="0.6">'
+        '<node id="1" lat="49.4800" lon="8.4400"/><node id="2" lat="49.4800" lon="8.4402"/>'
+        '<node id="3" lat="49.4802" lon="8.4402"/><node id="4" lat="49.4802" lon="8.4400"/>'
+        '<node id="5" lat="49.4805" lon="8.4405"/><node id="6" lat="49.4806" lon="8.4406"/>'
+        '<way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/></way>'
+        '<way id="11"><nd ref="5"/><nd ref="6"/></way>'
+        '<relation id="1"><member type="way" ref="10" role="outer"/>'
+        '<member type="way" ref="11" role="outer"/><member type="way" ref="99" role="inner"/>'
+        '<tag k="type" v="multipolygon"/><tag k="building" v="yes"/></relation>'
+        '<relation id="2"><member type="way" ref="11" role="outer"/>'
+        '<tag k="type" v="multipolygon"/><tag k="building" v="yes"/></relation>'
+        "</osm>"
+    )
+    with caplog.at_level(logging.WARNING, logger=LOG):
+        city = read_osm(path)
+    assert city.buildings["id"].tolist() == ["osm/r1"]
+    assert row(city, "osm/r1")["geometry"].area == pytest.approx(
+        ring_area(path, ["1", "2", "3", "4", "1"])
+    )
+    text = caplog.text
+    assert "incomplete.osm: osm/r1: multipolygon assembled from the closed rings only" in text
+    assert "1 member line(s) do not close a ring; 1 member way(s) missing from the file" in text
+    assert "incomplete.osm: dropped 1 building way(s)/relation(s): multipolygon not assembled" in (
+        text
+    )
+    assert "osm/r2" in text
+
+
+def test_cli_import_turns_broken_osm_into_exit_code_2(tmp_path, capsys):
+    from twin.cli import main
+
+    bad = tmp_path / "bad.osm"
+    bad.write_text('{"not": "osm"}')
+    out = tmp_path / "city.parquet"
+    assert main(["import", str(bad), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("twin: error: ") and "bad.osm" in err[0]
+    assert "Traceback" not in err[0]
+    assert not out.exists()
+    assert main(["import", str(FIXTURES / "building_parts.osm"), "--out", str(out)]) == 0
+    assert City.load(out).n_buildings == 3

@@ -92,10 +92,10 @@ def read_osm(path: str | Path, *, crs: str | None = None, progress: bool = False
             "tagged building=* or building:part=*)"
         )
     lines, dst = _project_lines(raw, crs)
-    ids, geoms, tags, problems = _footprints(raw, lines)
+    ids, geoms, tags, problems = _footprints(raw, lines, path.name)
     if problems:
-        log_dropped(problems, "building way(s)/relation(s)")
-    geoms, keep = repair(geoms, ids)
+        log_dropped(problems, "building way(s)/relation(s)", source=path.name)
+    geoms, keep = repair(geoms, ids, source=path.name)
     ids = [i for i, k in zip(ids, keep, strict=True) if k]
     geoms = geoms[keep]
     tags = tags.loc[keep].reset_index(drop=True)
@@ -153,7 +153,7 @@ def _project_lines(raw: RawOSM, crs: str | None) -> tuple[np.ndarray, pyproj.CRS
 
 
 def _footprints(
-    raw: RawOSM, lines: np.ndarray
+    raw: RawOSM, lines: np.ndarray, source: str
 ) -> tuple[list[str], np.ndarray, pd.DataFrame, dict[str, str]]:
     """Footprints of building ways (vectorised) and multipolygon relations (assembled)."""
     problems: dict[str, str] = {}
@@ -188,11 +188,14 @@ def _footprints(
             problems[key] = f"multipolygon not assembled ({problem}{extra})"
             continue
         if problem or missing:
+            details = [problem] if problem else []
+            if missing:
+                details.append(f"{missing} member way(s) missing from the file")
             log.warning(
-                "%s: multipolygon assembled from the closed rings only (%s%s)",
+                "%s: %s: multipolygon assembled from the closed rings only (%s)",
+                source,
                 key,
-                problem or "",
-                f"{missing} member way(s) missing from the file" if missing else "",
+                "; ".join(details),
             )
         ids.append(key)
         geoms.append(geometry)

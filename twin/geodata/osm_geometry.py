@@ -121,7 +121,9 @@ def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry | None:
     return polys[0] if len(polys) == 1 else shapely.multipolygons(polys)
 
 
-def repair(geometries: np.ndarray, ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+def repair(
+    geometries: np.ndarray, ids: Sequence[str], *, source: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
     """Make footprints valid, keeping polygonal parts; report what changed at WARNING.
 
     Parameters
@@ -130,6 +132,8 @@ def repair(geometries: np.ndarray, ids: Sequence[str]) -> tuple[np.ndarray, np.n
         Footprints (Polygon/MultiPolygon) in a metric CRS.
     ids : sequence of str
         Row ids, for the log message.
+    source : str, optional
+        The file, for the log message.
 
     Returns
     -------
@@ -150,13 +154,15 @@ def repair(geometries: np.ndarray, ids: Sequence[str]) -> tuple[np.ndarray, np.n
     keep[keep] &= ~shapely.is_empty(geometries[keep])
     if repaired:
         log.warning(
-            "repaired %d invalid footprint(s) with make_valid (e.g. self-intersecting rings): %s",
+            "%srepaired %d invalid footprint(s) with make_valid (e.g. self-intersecting rings): %s",
+            _prefix(source),
             len(repaired),
             _sample(repaired),
         )
     if dropped:
         log.warning(
-            "dropped %d footprint(s) with no area left after make_valid: %s",
+            "%sdropped %d footprint(s) with no area left after make_valid: %s",
+            _prefix(source),
             len(dropped),
             _sample(dropped),
         )
@@ -164,7 +170,7 @@ def repair(geometries: np.ndarray, ids: Sequence[str]) -> tuple[np.ndarray, np.n
     return geometries, keep
 
 
-def log_dropped(problems: dict[str, str], what: str) -> None:
+def log_dropped(problems: dict[str, str], what: str, *, source: str = "") -> None:
     """Log objects that yield no footprint, grouped by reason, at WARNING.
 
     Parameters
@@ -173,12 +179,20 @@ def log_dropped(problems: dict[str, str], what: str) -> None:
         Row id → reason.
     what : str
         What was dropped (``"building way(s)"``).
+    source : str, optional
+        The file, for the log message.
     """
     by_reason: dict[str, list[str]] = {}
     for key, reason in problems.items():
         by_reason.setdefault(reason, []).append(key)
     for reason, keys in sorted(by_reason.items(), key=lambda kv: -len(kv[1])):
-        log.warning("dropped %d %s: %s: %s", len(keys), what, reason, _sample(keys))
+        log.warning(
+            "%sdropped %d %s: %s: %s", _prefix(source), len(keys), what, reason, _sample(keys)
+        )
+
+
+def _prefix(source: str) -> str:
+    return f"{source}: " if source else ""
 
 
 def _sample(keys: Sequence[str], n: int = 5) -> str:
