@@ -67,7 +67,19 @@ _SEMANTIC = {
     "OuterFloorSurface": "O",
     "OuterCeilingSurface": "O",
 }
-_POLYGON_NAMES = frozenset({"Polygon", "Triangle", "PolygonPatch", "Rectangle"})
+_POLYGON_TAGS = tuple(
+    f"{{{ns}}}{name}"
+    for ns in _GML
+    for name in ("Polygon", "Triangle", "PolygonPatch", "Rectangle")
+)
+_RING_TAGS = tuple(f"{{{ns}}}LinearRing" for ns in _GML)
+_POSLIST_TAGS = frozenset(f"{{{ns}}}posList" for ns in _GML)
+_ANY_HREF = etree.XPath(
+    "boolean(.//@xlink:href)", namespaces={"xlink": "http://www.w3.org/1999/xlink"}
+)
+_HREFS = etree.XPath(
+    "descendant-or-self::*[@xlink:href]", namespaces={"xlink": "http://www.w3.org/1999/xlink"}
+)
 _PART_PROPS = frozenset({"consistsOfBuildingPart", "buildingPart"})
 _SURFACE_PROPS = frozenset({"boundedBy", "boundary"})
 
@@ -218,6 +230,8 @@ class _Reader:
         self.unresolved = 0
         self.n_buildings = 0
         self._ids: dict[str, Any] | None = None
+        self._root_elem: Any = None
+        self._has_links = False
 
     # -- streaming -------------------------------------------------------------------
     def parse(self, stream: IO[bytes]) -> None:
@@ -263,6 +277,7 @@ class _Reader:
         self.n_buildings += 1
         self._ids = None
         self._root_elem = elem
+        self._has_links = bool(_ANY_HREF(elem))
         sid = _gml_id(elem) or f"building-{self.n_buildings}"
         self._feature(elem, sid, parent=None, inherited=None)
         self._root_elem = None
@@ -369,25 +384,25 @@ class _Reader:
     def _polygons(self, elem: Any, seen: set[Any]) -> list[Any]:
         """Polygons under ``elem``, following xlink:href inside the building."""
         out: list[Any] = []
-        stack = [elem]
-        while stack:
-            el = stack.pop()
-            if not isinstance(el.tag, str):
+        todo = [elem]
+        visited: set[Any] = set()  # href targets, kept alive (lxml proxies' ids get reused)
+        while todo:
+            el = todo.pop()
+            for poly in el.iter(_POLYGON_TAGS):
+                if poly not in seen:
+                    seen.add(poly)
+                    out.append(poly)
+            if not self._has_links:
                 continue
-            href = el.get(_XLINK_HREF)
-            if href is not None and len(el) == 0:
-                target = self._lookup(href)
+            for ref in _HREFS(el):
+                if len(ref):
+                    continue
+                target = self._lookup(ref.get(_XLINK_HREF))
                 if target is None:
                     self.unresolved += 1
-                    continue
-                el = target
-            if el in seen:
-                continue
-            if _local(el.tag) in _POLYGON_NAMES:
-                seen.add(el)
-                out.append(el)
-                continue
-            stack.extend(reversed(list(el)))
+                elif target not in visited:
+                    visited.add(target)
+                    todo.append(target)
         return out
 
     def _lookup(self, href: str) -> Any:
@@ -401,19 +416,12 @@ class _Reader:
         return self._ids.get(href.rpartition("#")[2])
 
     def _rings(self, poly: Any, sid: str) -> list[np.ndarray]:
+        # GML writes the exterior ring first, then the interiors: document order suffices.
         rings: list[np.ndarray] = []
-        for boundary in poly:
-            name = _local(boundary.tag)
-            if name not in ("exterior", "interior", "outerBoundaryIs", "innerBoundaryIs"):
-                continue
-            for ring in boundary:
-                if _local(ring.tag) == "LinearRing":
-                    coords = _ring_coords(ring, self.path, sid)
-                    if coords is not None:
-                        if name in ("exterior", "outerBoundaryIs"):
-                            rings.insert(0, coords)
-                        else:
-                            rings.append(coords)
+        for ring in poly.iter(_RING_TAGS):
+            coords = _ring_coords(ring, self.path, sid)
+            if coords is not None:
+                rings.append(coords)
         return rings
 
 
@@ -454,7 +462,15 @@ def _srs_dimension(elem: Any) -> int:
 
 def _ring_coords(ring: Any, path: Path, sid: str) -> np.ndarray | None:
     """Coordinates of a gml:LinearRing (posList, pos or coordinates) as ``(k, 3)``."""
-    values: np.ndarray | None = None
+    if len(ring) == 1 and ring[0].tag in _POSLIST_TAGS:  # the common case, fast
+        child = ring[0]
+        dim_text = child.get("srsDimension")
+        dim = int(dim_text) if dim_text else _srs_dimension(ring)
+        values = _numbers(child.text or "", path, sid, child)
+        if dim == 3 and len(values) % 3 == 0:
+            return values.reshape(-1, 3)
+        return _shape(values, dim, ring, path, sid)
+    values = None
     dim = 3
     pos = []
     for child in ring:
@@ -484,6 +500,11 @@ def _ring_coords(ring: Any, path: Path, sid: str) -> np.ndarray | None:
         dim = 3
     if values is None:
         return None
+    return _shape(values, dim, ring, path, sid)
+
+
+def _shape(values: np.ndarray, dim: int, ring: Any, path: Path, sid: str) -> np.ndarray:
+    """Reshape a flat coordinate list to ``(k, 3)`` (z = 0 for 2D data)."""
     if dim not in (2, 3) or len(values) % dim:
         raise GeodataError(
             f"{path}: line {ring.sourceline}: building {sid}: {len(values)} numbers in a "

@@ -265,8 +265,8 @@ def _close(ring: np.ndarray) -> np.ndarray | None:
     ring = np.asarray(ring, dtype=np.float64)
     if ring.ndim != 2 or len(ring) < 3:
         return None
-    if not np.array_equal(ring[0], ring[-1]):
-        ring = np.vstack([ring, ring[:1]])
+    if ring[0].tolist() != ring[-1].tolist():
+        ring = np.concatenate([ring, ring[:1]])
     if len(ring) < 4:
         return None
     return ring
