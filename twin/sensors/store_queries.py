@@ -70,11 +70,11 @@ def _arrow(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None)
 
 
 def _device_key(cur: duckdb.DuckDBPyConnection, device: str) -> int | None:
-    row = cur.execute(
+    rows = cur.execute(
         "SELECT device FROM devices WHERE device_id = ? OR dev_eui = upper(?) LIMIT 1",
         [device, device],
-    ).fetchone()
-    return None if row is None else row[0]
+    ).fetchall()
+    return rows[0][0] if rows else None
 
 
 def _where(clauses: list[tuple[str, object]]) -> tuple[str, list]:
@@ -244,7 +244,7 @@ def buckets(
 
 def time_range(cur: duckdb.DuckDBPyConnection) -> tuple[datetime, datetime] | None:
     """Return the first and last reading time (from ``latest``)."""
-    row = cur.execute("SELECT min(first_time), max(time) FROM latest").fetchone()
+    row = cur.execute("SELECT min(first_time), max(time) FROM latest").fetchall()[0]
     if row is None or row[0] is None:
         return None
     return row[0].astimezone(UTC), row[1].astimezone(UTC)
@@ -367,7 +367,7 @@ def retain(cur: duckdb.DuckDBPyConnection, older_than: timedelta, now: datetime 
     cutoff = _ts(now or datetime.now(UTC)) - older_than
     cur.execute("BEGIN")
     try:
-        deleted = cur.execute("DELETE FROM readings WHERE time < ?", [cutoff]).fetchone()[0]
+        deleted = cur.execute("DELETE FROM readings WHERE time < ?", [cutoff]).fetchall()[0][0]
         cur.execute("DELETE FROM raw_messages WHERE time < ?", [cutoff])
         cur.execute("DELETE FROM events WHERE time < ?", [cutoff])
         cur.execute("DELETE FROM dead_letters WHERE received_at < ?", [cutoff])
@@ -391,5 +391,5 @@ def counts(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:
     """Return the row counts of the tables."""
     out = {}
     for table in ("devices", "readings", "latest", "raw_messages", "events", "dead_letters"):
-        out[table] = cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        out[table] = cur.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return out
