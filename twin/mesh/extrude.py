@@ -72,42 +72,50 @@ def extrude_footprints(
     points[:n, 2] = np.asarray(bottom, dtype=np.float64)[vertex_pos] - oz
     points[n:, 2] = np.asarray(top, dtype=np.float64)[vertex_pos] - oz
 
+    # One allocation per output array, filled in place: ground caps, walls, roof caps.
+    n_caps = len(caps)
+    n_tri = 2 * n_caps + 2 * n
+    triangles = np.empty((n_tri, 3), dtype=np.int64)
+    building = np.empty(n_tri, dtype=np.int32)
+    surface = np.empty(n_tri, dtype=np.uint8)
+    normals = np.zeros((n_tri, 3), dtype=np.float32)
+    ground = slice(0, n_caps)
+    wall = slice(n_caps, n_caps + 2 * n)
+    roof = slice(n_caps + 2 * n, n_tri)
+
+    triangles[ground] = caps[:, ::-1]  # reversed: the ground faces down
+    np.add(caps, n, out=triangles[roof])
+    cap_rows = rows[rings.poly_row[cap_poly]]
+    building[ground] = cap_rows
+    building[roof] = cap_rows
+    surface[ground] = GROUND
+    surface[wall] = WALL
+    surface[roof] = ROOF
+    normals[ground, 2] = -1.0
+    normals[roof, 2] = 1.0
+
     # Walls: for the edge i -> j (ring order), quad (i, j, j', i') split in two triangles;
     # exteriors run counter-clockwise and holes clockwise, so the walls face outward.
     i = np.arange(n)
     j = rings.next_vertex()
-    walls = np.empty((n, 2, 3), dtype=np.int64)
+    walls = triangles[wall].reshape(n, 2, 3)
     walls[:, 0, 0] = i
     walls[:, 0, 1] = j
     walls[:, 0, 2] = j + n
     walls[:, 1, 0] = i
     walls[:, 1, 1] = j + n
     walls[:, 1, 2] = i + n
-    walls = walls.reshape(-1, 3)
-    wall_pos = np.repeat(vertex_pos, 2)
+    building[wall].reshape(n, 2)[:] = rows[vertex_pos][:, None]
     # Outward wall normal of edge direction (dx, dy) is (dy, -dx) normalised.
     d = xy[j] - xy
     length = np.hypot(d[:, 0], d[:, 1])
-    wall_normals = np.zeros((n, 3), dtype=np.float32)
-    wall_normals[:, 0] = d[:, 1] / length
-    wall_normals[:, 1] = -d[:, 0] / length
-
-    n_caps = len(caps)
-    cap_pos = rings.poly_row[cap_poly]
-    triangles = np.concatenate([caps[:, ::-1], walls, caps + n])
-    pos_all = np.concatenate([cap_pos, wall_pos, cap_pos])
-    surface = np.empty(len(triangles), dtype=np.uint8)
-    surface[:n_caps] = GROUND
-    surface[n_caps : n_caps + 2 * n] = WALL
-    surface[n_caps + 2 * n :] = ROOF
-    normals = np.zeros((len(triangles), 3), dtype=np.float32)
-    normals[:n_caps, 2] = -1.0
-    normals[n_caps : n_caps + 2 * n] = np.repeat(wall_normals, 2, axis=0)
-    normals[n_caps + 2 * n :, 2] = 1.0
+    wall_normals = normals[wall].reshape(n, 2, 3)
+    wall_normals[:, :, 0] = (d[:, 1] / length)[:, None]
+    wall_normals[:, :, 1] = (-d[:, 0] / length)[:, None]
     return MeshPart(
         points=points,
         triangles=triangles,
-        building=rows[pos_all].astype(np.int32),
+        building=building,
         surface=surface,
         normals=normals,
     )

@@ -55,18 +55,24 @@ def triangulate(rings: Rings, xy: np.ndarray | None = None) -> tuple[np.ndarray,
     ext = np.flatnonzero(rings.exterior)  # one exterior ring per polygon, in polygon order
     convex = (rings_per_poly == 1) & _convex(rings, xy)[ext]
 
-    fan_rings = ext[convex]
-    tris_fan, poly_fan = _fan(rings, fan_rings)
+    tris_fan, poly_fan = _fan(rings, ext[convex])
     tris_ec, poly_ec = _earcut(rings, xy, np.flatnonzero(~convex))
-    tris = np.concatenate([tris_fan, tris_ec])
-    poly = np.concatenate([poly_fan, poly_ec])
-    # Earcut's winding is not part of its contract: make every triangle counter-clockwise.
-    a, b, c = xy[tris[:, 0]], xy[tris[:, 1]], xy[tris[:, 2]]
-    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    flip = cross < 0
-    if flip.any():
-        tris[flip] = tris[flip][:, ::-1]
-    log.debug("triangulated %d polygons: %d fanned, %d by earcut", n_poly, convex.sum(), len(poly))
+    # Fans of counter-clockwise convex rings are counter-clockwise; earcut's winding is
+    # not part of its contract, so check and flip those.
+    if len(tris_ec):
+        a, b, c = xy[tris_ec[:, 0]], xy[tris_ec[:, 1]], xy[tris_ec[:, 2]]
+        cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (
+            c[:, 0] - a[:, 0]
+        )
+        flip = cross < 0
+        if flip.any():
+            tris_ec[flip] = tris_ec[flip][:, ::-1]
+    if not len(tris_ec):
+        tris, poly = tris_fan, poly_fan
+    else:
+        tris = np.concatenate([tris_fan, tris_ec])
+        poly = np.concatenate([poly_fan, poly_ec])
+    log.debug("triangulated %d polygons, %d of them by earcut", n_poly, int((~convex).sum()))
     return tris, poly
 
 

@@ -1,0 +1,221 @@
+"""Benchmark: one vectorised mesh of the whole city vs the naive PyVista way.
+
+Run as a script: ``.venv/bin/python bench/bench_mesh.py [--sizes 1000 10000 100000]``.
+
+*Naive*: per building, the footprint's exterior ring becomes a ``pv.PolyData`` face,
+``extrude((0, 0, h), capping=True)`` makes the prism, and all prisms are joined with one
+``pv.merge`` at the end (kinder to the naive way than merging one by one).
+*Ours*: :func:`twin.mesh.build_mesh` on the whole City.
+
+Both run on the same generated demo city (``twin.geodata.demo.generate_city``, seed 0),
+saved once as GeoParquet and loaded by each measurement. Every measurement runs in its own
+subprocess; its peak memory is that process's peak resident set size (``ru_maxrss``), which
+includes Python, the libraries and the loaded City; the RSS just before meshing is shown too,
+so the difference is what meshing costs. Timings are wall-clock. Ours is timed three times in
+its process: the first (cold) call and the best of the three are shown. The naive way at
+100,000 buildings is extrapolated from a 10,000-building sample when that sample predicts
+more than 60 s.
+
+The last part reads the real OpenStreetMap extract of Limburg an der Lahn (© OpenStreetMap
+contributors, ODbL 1.0) and meshes it, end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LIMBURG = ROOT.parent / "shared" / "realdata" / "osm" / "limburg_an_der_lahn.osm.pbf"
+NAIVE_FULL_LIMIT_S = 60.0
+TARGET_RATE = 150_000
+TARGET_RATIO = 60.0
+TARGET_RSS_MB = 1024.0
+TARGET_LIMBURG_S = 3.0
+
+
+def _rss_mb() -> float:
+    import psutil
+
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # kB on Linux
+
+
+def naive_mesh(city, limit: int | None = None):
+    """Build the city the naive way: one extruded PolyData per building, then merge."""
+    import numpy as np
+    import pyvista as pv
+    import shapely
+
+    b = city.buildings
+    ox, oy, oz = city.origin
+    geoms = b.geometry.to_numpy()
+    bottom = (b["ground_z"] + b["min_height"]).to_numpy() - oz
+    height = (b["height"] - b["min_height"]).to_numpy()
+    n = len(b) if limit is None else min(limit, len(b))
+    pieces = []
+    for k in range(n):
+        geom = geoms[k]
+        polys = shapely.get_parts(geom)
+        for poly in polys:
+            ring = np.asarray(poly.exterior.coords)[:-1]
+            pts = np.column_stack([ring[:, 0] - ox, ring[:, 1] - oy, np.full(len(ring), bottom[k])])
+            face = pv.PolyData(pts, faces=np.r_[len(ring), np.arange(len(ring))])
+            pieces.append(face.extrude((0, 0, height[k]), capping=True))
+    return pv.merge(pieces)
+
+
+def worker(kind: str, parquet: str, limit: int | None) -> dict:
+    """Run one measurement in this (fresh) process and return its figures."""
+    from twin.geodata.city import City
+
+    city = City.load(parquet)
+    n = len(city.buildings) if limit is None else min(limit, len(city.buildings))
+    rss_before = _rss_mb()
+    if kind == "naive":
+        t0 = time.perf_counter()
+        mesh = naive_mesh(city, limit)
+        times = [time.perf_counter() - t0]
+    else:
+        from twin.mesh import build_mesh
+
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            mesh = build_mesh(city)
+            times.append(time.perf_counter() - t0)
+    return {
+        "kind": kind,
+        "n": n,
+        "cold_s": times[0],
+        "best_s": min(times),
+        "cells": int(mesh.n_cells),
+        "rss_before_mb": rss_before,
+        "peak_mb": _peak_mb(),
+    }
+
+
+def limburg_worker() -> dict:
+    """Read the Limburg OSM extract and mesh it (fresh process, cold)."""
+    from twin.geodata.osm import read_osm
+    from twin.mesh import build_mesh
+
+    t0 = time.perf_counter()
+    city = read_osm(LIMBURG)
+    t1 = time.perf_counter()
+    mesh = build_mesh(city)
+    t2 = time.perf_counter()
+    return {
+        "rows": len(city.buildings),
+        "buildings": city.n_buildings,
+        "cells": int(mesh.n_cells),
+        "read_s": t1 - t0,
+        "mesh_s": t2 - t1,
+        "total_s": t2 - t0,
+        "peak_mb": _peak_mb(),
+    }
+
+
+def _run(args: list[str]) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, *args], capture_output=True, text=True, check=False
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"worker {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--worker", nargs=3, metavar=("KIND", "PARQUET", "LIMIT"))
+    parser.add_argument("--limburg-worker", action="store_true")
+    args = parser.parse_args()
+    if args.worker:
+        kind, parquet, limit = args.worker
+        print(json.dumps(worker(kind, parquet, None if limit == "all" else int(limit))))
+        return 0
+    if args.limburg_worker:
+        print(json.dumps(limburg_worker()))
+        return 0
+
+    from twin.geodata.demo import generate_city
+
+    print("bench_mesh: naive per-building extrude+merge vs twin.mesh.build_mesh")
+    print("peak RSS = ru_maxrss of a fresh subprocess per measurement (Python + libraries +")
+    print("the loaded City + the mesh); 'before' = RSS after loading the City, before meshing.")
+    print()
+    header = (
+        f"{'buildings':>9} {'triangles':>10} | {'naive b/s':>9} {'naive peak':>10} | "
+        f"{'ours b/s cold':>13} {'best of 3':>10} {'before':>7} {'peak':>7} | {'ratio':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            parquet = str(Path(tmp) / f"city{n}.parquet")
+            generate_city(buildings=n, seed=0).save(parquet)
+            ours = _run(["--worker", "ours", parquet, "all"])
+            note = ""
+            if n > 10_000:
+                sample = _run(["--worker", "naive", parquet, "10000"])
+                predicted = sample["cold_s"] * n / sample["n"]
+                if predicted > NAIVE_FULL_LIMIT_S:
+                    naive = sample
+                    note = f"  (naive: 10,000 sample, {predicted:.0f} s predicted for all)"
+                else:
+                    naive = _run(["--worker", "naive", parquet, "all"])
+            else:
+                naive = _run(["--worker", "naive", parquet, "all"])
+            naive_rate = naive["n"] / naive["cold_s"]
+            cold_rate = n / ours["cold_s"]
+            best_rate = n / ours["best_s"]
+            ratio = cold_rate / naive_rate
+            print(
+                f"{n:>9,} {ours['cells']:>10,} | {naive_rate:>9,.0f} {naive['peak_mb']:>8.0f}MB | "
+                f"{cold_rate:>13,.0f} {best_rate:>10,.0f} {ours['rss_before_mb']:>5.0f}MB "
+                f"{ours['peak_mb']:>5.0f}MB | {ratio:>5.0f}x{note}"
+            )
+            if n >= 100_000:
+                if cold_rate < TARGET_RATE:
+                    failures.append(f"{n}: {cold_rate:,.0f} buildings/s < {TARGET_RATE:,}")
+                if ours["peak_mb"] > TARGET_RSS_MB:
+                    failures.append(f"{n}: peak RSS {ours['peak_mb']:.0f} MB > 1 GB")
+            if n >= 10_000 and ratio < TARGET_RATIO:
+                failures.append(f"{n}: only {ratio:.0f}x the naive way (< {TARGET_RATIO:.0f}x)")
+    print()
+    print("ratio = ours (cold, first call in a fresh process) / naive, same city, same run.")
+    print()
+    if LIMBURG.exists():
+        lim = _run(["--limburg-worker"])
+        print(
+            f"Limburg an der Lahn (OSM, © OpenStreetMap contributors, ODbL): {lim['rows']:,} "
+            f"rows, {lim['buildings']:,} buildings, {lim['cells']:,} triangles"
+        )
+        print(
+            f"  read_osm {lim['read_s']:.2f} s + build_mesh {lim['mesh_s']:.2f} s = "
+            f"{lim['total_s']:.2f} s end to end (target <= {TARGET_LIMBURG_S:.0f} s), "
+            f"peak RSS {lim['peak_mb']:.0f} MB"
+        )
+        if lim["total_s"] > TARGET_LIMBURG_S:
+            failures.append(f"Limburg end to end {lim['total_s']:.2f} s > {TARGET_LIMBURG_S} s")
+    else:
+        print(f"Limburg: skipped, {LIMBURG} not found (real data is not in a fresh clone)")
+    if failures:
+        print()
+        print("MISSED TARGETS: " + "; ".join(failures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
