@@ -254,7 +254,7 @@ def test_truncated_xml_names_the_line(tmp_path):
     with pytest.raises(GeodataError) as info:
         read_osm(path)
     message = str(info.value)
-    assert "cut.osm: broken or truncated OSM XML data" in message
+    assert "cut.osm: not valid OSM XML (broken, truncated or another format" in message
     assert "osmium says: XML parsing error at line 30" in message
     assert isinstance(info.value.__cause__, RuntimeError)
 
@@ -263,7 +263,7 @@ def test_truncated_gzip(tmp_path):
     data = gzip.compress((FIXTURES / "building_parts.osm").read_bytes())
     path = tmp_path / "cut.osm.gz"
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(GeodataError, match=r"cut\.osm\.gz: broken or truncated gzip-compressed"):
+    with pytest.raises(GeodataError, match=r"cut\.osm\.gz: not valid gzip-compressed OSM XML"):
         read_osm(path)
 
 
@@ -276,7 +276,9 @@ def test_truncated_pbf(tmp_path):
     data = pbf.read_bytes()
     cut = tmp_path / "cut.osm.pbf"
     cut.write_bytes(data[: len(data) - 40])
-    with pytest.raises(GeodataError, match=r"cut\.osm\.pbf: broken or truncated OSM PBF data.*"):
+    with pytest.raises(
+        GeodataError, match=r"cut\.osm\.pbf: not valid OSM PBF .*osmium says: PBF error"
+    ):
         read_osm(cut)
 
 
@@ -354,3 +356,36 @@ def test_cli_import_turns_broken_osm_into_exit_code_2(tmp_path, capsys):
     assert not out.exists()
     assert main(["import", str(FIXTURES / "building_parts.osm"), "--out", str(out)]) == 0
     assert City.load(out).n_buildings == 3
+
+
+def test_html_named_osm(tmp_path):
+    path = tmp_path / "page.osm"
+    path.write_text("<html><body>Not found</body></html>")
+    with pytest.raises(
+        GeodataError, match=r"page\.osm: not valid OSM XML.*top-level element: html"
+    ):
+        read_osm(path)
+
+
+def test_outline_tagged_as_part_too(tmp_path):
+    # Way 1 is tagged building=yes and building:part=yes and holds part 2: it stays as a part
+    # of itself, part 2 joins it, and the building counts once.
+    path = tmp_path / "both.osm"
+    path.write_text(
+        '<osm version="0.6">'
+        '<node id="1" lat="49.4800" lon="8.4400"/><node id="2" lat="49.4800" lon="8.4402"/>'
+        '<node id="3" lat="49.4802" lon="8.4402"/><node id="4" lat="49.4802" lon="8.4400"/>'
+        '<node id="5" lat="49.48005" lon="8.44005"/><node id="6" lat="49.48005" lon="8.44015"/>'
+        '<node id="7" lat="49.48015" lon="8.44015"/>'
+        '<way id="1"><nd ref="1"/><nd ref="2"/><nd ref="3"/><nd ref="4"/><nd ref="1"/>'
+        '<tag k="building" v="yes"/><tag k="building:part" v="yes"/><tag k="height" v="6"/></way>'
+        '<way id="2"><nd ref="5"/><nd ref="6"/><nd ref="7"/><nd ref="5"/>'
+        '<tag k="building:part" v="yes"/><tag k="min_height" v="6"/><tag k="height" v="9"/></way>'
+        "</osm>"
+    )
+    city = read_osm(path)
+    b = city.buildings.set_index("id")
+    assert set(b.index) == {"osm/w1", "osm/w2"}
+    assert b["is_part"].all() and (b["building"] == "osm/w1").all()
+    assert city.n_buildings == 1
+    assert b.loc["osm/w2", "min_height"] == 6 and b.loc["osm/w2", "height"] == 9

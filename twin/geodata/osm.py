@@ -74,7 +74,7 @@ def read_osm(path: str | Path, *, crs: str | None = None, progress: bool = False
     --------
     >>> city = read_osm("limburg_an_der_lahn.osm.pbf")  # doctest: +SKIP
     >>> city.crs, city.n_buildings  # doctest: +SKIP
-    ('EPSG:25832', 11581)
+    ('EPSG:25832', 11582)
     """
     path = Path(path)
     if not path.exists():

@@ -143,7 +143,8 @@ _FORMAT_NAMES = {
 def _wrap(path: Path, fmt: str, err: Exception) -> GeodataError:
     name = _FORMAT_NAMES.get(fmt, fmt)
     return GeodataError(
-        f"{path}: broken or truncated {name} data (expected {EXPECTED}); osmium says: {err}"
+        f"{path}: not valid {name} (broken, truncated or another format; expected "
+        f"{EXPECTED}); osmium says: {err}"
     )
 
 
