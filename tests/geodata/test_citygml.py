@@ -275,3 +275,60 @@ def test_citygml4j_lod2_v3():
         assert len(shapely.from_wkb(wkb).geoms) == 7
     assert b["levels"].notna().all() and (b["roof_shape"].notna()).all()
     assert np.allclose(b["height"], b["height"].round())  # whole metres in this data set
+
+
+def test_streaming_frees_each_building(tmp_path, monkeypatch):
+    # A file of many buildings: while one is read, the tree must not hold the earlier ones.
+    text = V2.read_text()
+    member = text[text.index('<core:cityObjectMember>\n    <bldg:Building gml:id="BLDG_B">') :]
+    member = member[: member.index("</core:cityObjectMember>") + len("</core:cityObjectMember>")]
+    head = text[: text.index("<core:cityObjectMember>")]
+    copies = [member.replace('"BLDG_B"', f'"B{i}"') for i in range(300)]
+    path = tmp_path / "many.gml"
+    path.write_text(head + "\n".join(copies) + "\n</core:CityModel>\n")
+
+    from twin.geodata import citygml
+
+    held: list[int] = []
+    original = citygml._Reader._building
+
+    def spy(self, elem):
+        held.append(len(elem.getroottree().getroot()))
+        return original(self, elem)
+
+    monkeypatch.setattr(citygml._Reader, "_building", spy)
+    city = read_citygml(path)
+    assert city.n_buildings == 300
+    # The parser reads ahead by one buffer (a dozen members here); what it holds must stay
+    # bounded by that, not grow with the file: without freeing it would reach 300.
+    assert max(held) < 30
+    assert max(held[-100:]) <= max(held[:100])
+
+
+def test_gml_coordinates_and_pos(tmp_path):
+    def to_coordinates(m):
+        values = m.group(1).split()
+        triples = [",".join(values[i : i + 3]) for i in range(0, len(values), 3)]
+        return f"<gml:coordinates>{' '.join(triples)}</gml:coordinates>"
+
+    text = re.sub(r"<gml:posList>([^<]*)</gml:posList>", to_coordinates, V2.read_text())
+    path = tmp_path / "coordinates.gml"
+    path.write_text(text)
+    city = read_citygml(path)
+    reference = read_citygml(V2)
+    assert city.buildings["height"].tolist() == reference.buildings["height"].tolist()
+    assert city.buildings.geometry.area.tolist() == reference.buildings.geometry.area.tolist()
+
+
+def test_cli_import_turns_broken_citygml_into_exit_code_2(tmp_path, capsys):
+    from twin.cli import main
+
+    path = tmp_path / "broken.gml"
+    path.write_text(V2.read_text()[:3000])
+    code = main(["import", str(path), "--out", str(tmp_path / "city.parquet")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("twin: error: ") and "broken.gml: line" in err
+    assert "Traceback" not in err and err.count("\n") == 1
+    ok = main(["import", str(V2), "--out", str(tmp_path / "city.parquet")])
+    assert ok == 0 and City.load(tmp_path / "city.parquet").n_buildings == 3

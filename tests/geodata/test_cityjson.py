@@ -255,3 +255,20 @@ def test_delft_buildings_only(caplog):
     assert set(city.context["layer"]) == {
         k.lower() for k in types if k not in ("Building", "TINRelief")
     }
+
+
+def test_reads_what_the_cityjson_2_exporter_writes(tmp_path):
+    from twin.mesh.cityjson_writer import write_cityjson
+
+    source = read_citygml(Path(__file__).parent / "fixtures/citygml/buildings_v2.gml")
+    path = tmp_path / "export.city.json"
+    write_cityjson(source, path)
+    back = read_cityjson(path)
+    assert back.crs == source.crs
+    a = source.buildings.set_index("id").sort_index()
+    b = back.buildings.set_index("source_id").sort_index()  # the exporter keeps twin's ids
+    assert b.index.tolist() == a.index.tolist()
+    np.testing.assert_allclose(b["height"], a["height"], atol=0.01)
+    np.testing.assert_allclose(b.geometry.area, a.geometry.area, atol=0.01)
+    assert b.loc["citygml/BLDG_A", "surface_types"] == "GWWWWRR"
+    assert b.loc["citygml/BLDG_A_PART_1", "is_part"]
