@@ -12,6 +12,8 @@ import numpy as np
 import pyproj
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from twin.errors import GeodataError
@@ -389,3 +391,43 @@ def test_outline_tagged_as_part_too(tmp_path):
     assert b["is_part"].all() and (b["building"] == "osm/w1").all()
     assert city.n_buildings == 1
     assert b.loc["osm/w2", "min_height"] == 6 and b.loc["osm/w2", "height"] == 9
+
+
+@st.composite
+def star_buildings(draw):
+    """Star-shaped (hence simple) footprints near Ludwigshafen, as lon/lat rings."""
+    n = draw(st.integers(min_value=1, max_value=6))
+    rings = []
+    for b in range(n):
+        k = draw(st.integers(min_value=3, max_value=12))
+        radii = draw(st.lists(st.floats(5, 30), min_size=k, max_size=k))
+        angles = np.linspace(0, 2 * np.pi, k, endpoint=False)
+        x = 459_000 + 100 * b + np.array(radii) * np.cos(angles)
+        y = 5_481_000 + np.array(radii) * np.sin(angles)
+        lon, lat = pyproj.Transformer.from_crs(25832, 4326, always_xy=True).transform(x, y)
+        rings.append(np.column_stack([np.round(lon, 7), np.round(lat, 7)]))
+    order = draw(st.permutations(range(n)))
+    return rings, order
+
+
+@settings(max_examples=15, deadline=None)
+@given(star_buildings())
+def test_random_footprints_keep_their_area(tmp_path_factory, data):
+    rings, order = data
+    path = tmp_path_factory.mktemp("prop") / "random.osm"
+    nodes, ways, node_id = [], [], 1000
+    for b in order:  # ways and their nodes in a random (not increasing) order
+        refs = []
+        for lon, lat in rings[b]:
+            node_id -= 1
+            nodes.append(f'<node id="{node_id}" lat="{lat:.7f}" lon="{lon:.7f}"/>')
+            refs.append(node_id)
+        nds = "".join(f'<nd ref="{r}"/>' for r in [*refs, refs[0]])
+        ways.append(f'<way id="{b + 1}">{nds}<tag k="building" v="yes"/></way>')
+    path.write_text(f'<osm version="0.6">{"".join(nodes)}{"".join(ways)}</osm>')
+    city = read_osm(path, crs="EPSG:25832")
+    assert city.n_buildings == len(rings)
+    got = city.buildings.set_index("id").geometry.area
+    for b, ring in enumerate(rings):
+        closed = np.vstack([ring, ring[:1]])
+        assert got[f"osm/w{b + 1}"] == pytest.approx(area_of(closed[:, 0], closed[:, 1]), rel=1e-9)
