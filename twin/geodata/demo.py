@@ -96,6 +96,8 @@ LANDMARKS: tuple[Landmark, ...] = (
     ),
     Landmark("hallenbad", "Hallenbad", 458200, 5480500, 60, 34, 3, "sports_hall", "Bäderweg 4"),
 )
+#: Buildings the default-size layout (scale 1) holds, about; sets the first growth guess.
+BASE_CAPACITY = 24_000
 #: Other buildings keep at least this distance (m) from a landmark.
 PLOT_MARGIN = 10.0
 
@@ -174,13 +176,14 @@ def generate_city(*, buildings: int = 20_000, seed: int = 0) -> City:
     t0 = time.perf_counter()
     need = int(buildings) - len(LANDMARKS)
     plots = shapely.buffer(landmark_footprints(), PLOT_MARGIN, join_style="mitre")
-    scale = 1.0
+    # Start near the scale that holds ``need`` (capacity grows about with its square).
+    scale = max(1.0, 1.02 * float(np.sqrt(need / BASE_CAPACITY)))
     for _ in range(20):
         rng = np.random.default_rng(seed)
         layout = dl.build_layout(scale, rng)
         cands = _candidates(layout, rng)
         park_names, park_polys = dl.parks(scale, rng, plots)
-        free = _free(cands, park_polys, plots)
+        free, geoms = _free(cands, park_polys, plots)
         if free.sum() >= need:
             break
         scale *= max(1.1, 1.05 * float(np.sqrt(need / max(free.sum(), 1))))
@@ -188,7 +191,7 @@ def generate_city(*, buildings: int = 20_000, seed: int = 0) -> City:
         raise RuntimeError(f"could not place {need} buildings")
     idx = _select(cands, layout, free, need, scale, rng)
     chosen = cands.take(idx)
-    gdf = _table(chosen, layout, rng)
+    gdf = _table(chosen, geoms[idx], layout, rng)
     city = City(
         buildings=gdf,
         synthetic=True,
@@ -233,8 +236,10 @@ def _candidates(layout: dl.Layout, rng: np.random.Generator) -> dbs.Candidates:
     return cands.take(order)
 
 
-def _free(cands: dbs.Candidates, parks: np.ndarray, plots: np.ndarray) -> np.ndarray:
-    """Mask of candidates clear of the river, the parks and the landmark plots."""
+def _free(
+    cands: dbs.Candidates, parks: np.ndarray, plots: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return the mask of candidates clear of river, parks and landmark plots, and their boxes."""
     b = cands.box
     bank = np.minimum(dl.bank_x(b[:, 1]), dl.bank_x(b[:, 3])) - dl.RIVER_MARGIN
     ok = b[:, 2] <= bank
@@ -242,7 +247,7 @@ def _free(cands: dbs.Candidates, parks: np.ndarray, plots: np.ndarray) -> np.nda
     blockers = np.concatenate([shapely.buffer(parks, 3.0), plots])
     hit = shapely.STRtree(blockers).query(geoms, predicate="intersects")[0]
     ok[hit] = False
-    return ok
+    return ok, geoms
 
 
 def _select(
@@ -299,7 +304,9 @@ def _addresses(c: dbs.Candidates, layout: dl.Layout) -> list[str]:
     return [f"{names[i]} {n}" for i, n in zip(name_idx.tolist(), number.tolist(), strict=True)]
 
 
-def _table(c: dbs.Candidates, layout: dl.Layout, rng: np.random.Generator) -> gpd.GeoDataFrame:
+def _table(
+    c: dbs.Candidates, boxes: np.ndarray, layout: dl.Layout, rng: np.random.Generator
+) -> gpd.GeoDataFrame:
     """Build the building table: landmarks first, then the generated buildings."""
     n = len(c)
     types = np.empty(n, dtype=object)
@@ -339,9 +346,7 @@ def _table(c: dbs.Candidates, layout: dl.Layout, rng: np.random.Generator) -> gp
             "building_type": [m.building_type for m in LANDMARKS],
         }
     )
-    geometry = np.concatenate(
-        [landmark_footprints(), shapely.box(c.box[:, 0], c.box[:, 1], c.box[:, 2], c.box[:, 3])]
-    )
+    geometry = np.concatenate([landmark_footprints(), boxes])
     df = pd.concat([lm, gen], ignore_index=True)
     df["format"] = "demo"
     df["lod"] = 1
