@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.geodata import surfaces as surf
+from twin.geodata.citygml_model import resolve_heights
 
 
 def box_rings(x0, y0, x1, y1, z0, z1):
@@ -165,7 +166,7 @@ def test_resolve_heights_tolerance_and_log(caplog):
     geometry = np.array([9.0, 9.0, 30.0, 30.0, np.nan, 5.0])
     measured = np.array([9.9, 10.1, 32.9, 0.0, 7.0, np.nan])
     with caplog.at_level(logging.INFO):
-        height, source = surf.resolve_heights(geometry, measured, label="x.gml")
+        height, source = resolve_heights(geometry, measured, label="x.gml")
     assert height.tolist() == [9.9, 9.0, 32.9, 30.0, 7.0, 5.0]
     expected = ["measured", "geometry", "measured", "geometry", "measured", "geometry"]
     assert source.tolist() == expected

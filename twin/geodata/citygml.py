@@ -35,6 +35,19 @@ from lxml import etree
 from twin.errors import GeodataError
 from twin.geodata import surfaces as surf
 from twin.geodata.city import City
+from twin.geodata.citygml_gml import (
+    GML,
+    GML_ID,
+    XLINK_HREF,
+    address,
+    free,
+    gml_id,
+    height_3,
+    local,
+    namespace,
+    ring_coords,
+    to_float,
+)
 from twin.geodata.citygml_model import (
     BuildingRecord,
     assemble_city,
@@ -45,18 +58,20 @@ from twin.geodata.citygml_model import (
 
 log = logging.getLogger(__name__)
 
-_GML = ("http://www.opengis.net/gml", "http://www.opengis.net/gml/3.2")
-_GML_ID = tuple(f"{{{ns}}}id" for ns in _GML)
-_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
 _BLDG = tuple(f"http://www.opengis.net/citygml/building/{v}" for v in ("1.0", "2.0", "3.0"))
 _CORE = tuple(f"http://www.opengis.net/citygml/{v}" for v in ("1.0", "2.0", "3.0"))
 _BUILDING_TAGS = tuple(f"{{{ns}}}Building" for ns in _BLDG)
+#: Top-level members freed after reading: appearances can be large (texture coordinates).
+_APPEARANCE_TAGS = (
+    *(f"{{http://www.opengis.net/citygml/appearance/{v}}}appearanceMember" for v in ("1.0", "2.0")),
+    *(f"{{{n}}}appearanceMember" for n in _CORE),
+)
 _MEMBER_TAGS = (
     *(f"{{{ns}}}cityObjectMember" for ns in _CORE),
-    *(f"{{{ns}}}featureMember" for ns in _GML),
-    *(f"{{{ns}}}featureMembers" for ns in _GML),
+    *(f"{{{ns}}}featureMember" for ns in GML),
+    *(f"{{{ns}}}featureMembers" for ns in GML),
 )
-_ENVELOPE_TAGS = tuple(f"{{{ns}}}Envelope" for ns in _GML)
+_ENVELOPE_TAGS = tuple(f"{{{ns}}}Envelope" for ns in GML)
 
 _LOD_PROP = re.compile(r"lod([1-4])(Solid|MultiSurface|CompositeSurface|Geometry)$")
 _SEMANTIC = {
@@ -68,12 +83,9 @@ _SEMANTIC = {
     "OuterCeilingSurface": "O",
 }
 _POLYGON_TAGS = tuple(
-    f"{{{ns}}}{name}"
-    for ns in _GML
-    for name in ("Polygon", "Triangle", "PolygonPatch", "Rectangle")
+    f"{{{ns}}}{name}" for ns in GML for name in ("Polygon", "Triangle", "PolygonPatch", "Rectangle")
 )
-_RING_TAGS = tuple(f"{{{ns}}}LinearRing" for ns in _GML)
-_POSLIST_TAGS = frozenset(f"{{{ns}}}posList" for ns in _GML)
+_RING_TAGS = tuple(f"{{{ns}}}LinearRing" for ns in GML)
 _ANY_HREF = etree.XPath(
     "boolean(.//@xlink:href)", namespaces={"xlink": "http://www.w3.org/1999/xlink"}
 )
@@ -82,14 +94,6 @@ _HREFS = etree.XPath(
 )
 _PART_PROPS = frozenset({"consistsOfBuildingPart", "buildingPart"})
 _SURFACE_PROPS = frozenset({"boundedBy", "boundary"})
-
-
-def _local(tag: Any) -> str:
-    return tag.rpartition("}")[2] if isinstance(tag, str) else ""
-
-
-def _ns(tag: str) -> str:
-    return tag[1:].partition("}")[0] if tag.startswith("{") else ""
 
 
 def read_citygml(
@@ -209,7 +213,9 @@ def _check_root(path: Path) -> None:
             f"{path}: line {line}, column {col}: not XML ({err.msg}); "
             "expected a CityGML document starting with <CityModel>"
         ) from err
-    if _local(root) != "CityModel" or not _ns(root).startswith("http://www.opengis.net/citygml"):
+    if local(root) != "CityModel" or not namespace(root).startswith(
+        "http://www.opengis.net/citygml"
+    ):
         raise GeodataError(
             f"{path}: line {line}: the root element is <{root}>, expected a CityGML <CityModel> "
             "(namespace http://www.opengis.net/citygml/1.0, /2.0 or /3.0)"
@@ -235,7 +241,7 @@ class _Reader:
 
     # -- streaming -------------------------------------------------------------------
     def parse(self, stream: IO[bytes]) -> None:
-        tags = (*_BUILDING_TAGS, *_MEMBER_TAGS, *_ENVELOPE_TAGS)
+        tags = (*_BUILDING_TAGS, *_MEMBER_TAGS, *_APPEARANCE_TAGS, *_ENVELOPE_TAGS)
         context = etree.iterparse(stream, events=("end",), tag=tags, huge_tree=True)
         for _event, elem in context:
             tag = elem.tag
@@ -246,12 +252,15 @@ class _Reader:
             if tag in _BUILDING_TAGS:
                 self._building(elem)
                 continue
-            # A member element: count what it held besides buildings, then free it.
+            if tag in _APPEARANCE_TAGS:
+                free(elem)
+                continue
+            # A city object member: count what it held besides buildings, then free it.
             for child in elem:
                 if child.tag not in _BUILDING_TAGS and isinstance(child.tag, str):
-                    name = _local(child.tag)
+                    name = local(child.tag)
                     self.skipped_objects[name] = self.skipped_objects.get(name, 0) + 1
-            _free(elem)
+            free(elem)
 
     def log_summary(self) -> None:
         if self.skipped_objects:
@@ -278,7 +287,7 @@ class _Reader:
         self._ids = None
         self._root_elem = elem
         self._has_links = bool(_ANY_HREF(elem))
-        sid = _gml_id(elem) or f"building-{self.n_buildings}"
+        sid = gml_id(elem) or f"building-{self.n_buildings}"
         self._feature(elem, sid, parent=None, inherited=None)
         self._root_elem = None
 
@@ -293,21 +302,21 @@ class _Reader:
             tag = child.tag
             if not isinstance(tag, str):
                 continue
-            name = _local(tag)
+            name = local(tag)
             if name in _PART_PROPS:
-                parts.extend(c for c in child if _local(c.tag) == "BuildingPart")
+                parts.extend(c for c in child if local(c.tag) == "BuildingPart")
             elif name in _SURFACE_PROPS:
-                if _ns(tag) in _GML:  # gml:boundedBy: the envelope
+                if namespace(tag) in GML:  # gml:boundedBy: the envelope
                     for env in child:
                         if env.get("srsName"):
                             rec.crs = env.get("srsName")
                     continue
                 for ts in child:
-                    code = _SEMANTIC.get(_local(ts.tag))
+                    code = _SEMANTIC.get(local(ts.tag))
                     if code is None:
                         continue
                     for prop in ts:
-                        m = _LOD_PROP.match(_local(prop.tag))
+                        m = _LOD_PROP.match(local(prop.tag))
                         if m:
                             geoms.append((int(m.group(1)), code, prop))
             elif m := _LOD_PROP.match(name):
@@ -329,7 +338,7 @@ class _Reader:
             rec.crs = rec.crs or inherited.crs
         self._geometry(rec, geoms, has_parts=bool(parts))
         for i, part in enumerate(parts):
-            psid = _gml_id(part) or f"{sid}-part-{i + 1}"
+            psid = gml_id(part) or f"{sid}-part-{i + 1}"
             self._feature(part, psid, parent=sid, inherited=rec)
 
     def _attribute(self, rec: BuildingRecord, name: str, elem: Any) -> None:
@@ -339,16 +348,16 @@ class _Reader:
         elif name == "roofType" and text:
             rec.roof_shape = roof_shape(text)
         elif name == "storeysAboveGround":
-            value = _float(text)
+            value = to_float(text)
             rec.levels = value if value > 0 else math.nan
         elif name == "measuredHeight":
-            rec.measured_height = _float(text)
+            rec.measured_height = to_float(text)
         elif name == "height":  # CityGML 3.0: con:height/con:Height/con:value
-            value = _height_3(elem)
+            value = height_3(elem)
             if math.isnan(rec.measured_height):
                 rec.measured_height = value
         elif name == "address" and rec.address is None:
-            rec.address = _address(elem)
+            rec.address = address(elem)
 
     def _geometry(
         self, rec: BuildingRecord, geoms: list[tuple[int, str | None, Any]], *, has_parts: bool
@@ -397,7 +406,7 @@ class _Reader:
             for ref in _HREFS(el):
                 if len(ref):
                     continue
-                target = self._lookup(ref.get(_XLINK_HREF))
+                target = self._lookup(ref.get(XLINK_HREF))
                 if target is None:
                     self.unresolved += 1
                 elif target not in visited:
@@ -409,7 +418,7 @@ class _Reader:
         if self._ids is None:
             self._ids = {}
             for el in self._root_elem.iter():
-                for key in _GML_ID:
+                for key in GML_ID:
                     gid = el.get(key)
                     if gid:
                         self._ids[gid] = el
@@ -419,144 +428,7 @@ class _Reader:
         # GML writes the exterior ring first, then the interiors: document order suffices.
         rings: list[np.ndarray] = []
         for ring in poly.iter(_RING_TAGS):
-            coords = _ring_coords(ring, self.path, sid)
+            coords = ring_coords(ring, self.path, sid)
             if coords is not None:
                 rings.append(coords)
         return rings
-
-
-def _free(elem: Any) -> None:
-    """Clear ``elem`` and drop the already processed siblings of it and its ancestors."""
-    elem.clear(keep_tail=True)
-    node = elem
-    while (parent := node.getparent()) is not None:
-        while node.getprevious() is not None:
-            del parent[0]
-        node = parent
-
-
-def _gml_id(elem: Any) -> str | None:
-    for key in _GML_ID:
-        gid = elem.get(key)
-        if gid:
-            return gid
-    return None
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return math.nan
-
-
-def _srs_dimension(elem: Any) -> int:
-    node = elem
-    while node is not None:
-        dim = node.get("srsDimension")
-        if dim:
-            return int(dim)
-        node = node.getparent()
-    return 3
-
-
-def _ring_coords(ring: Any, path: Path, sid: str) -> np.ndarray | None:
-    """Coordinates of a gml:LinearRing (posList, pos or coordinates) as ``(k, 3)``."""
-    if len(ring) == 1 and ring[0].tag in _POSLIST_TAGS:  # the common case, fast
-        child = ring[0]
-        dim_text = child.get("srsDimension")
-        dim = int(dim_text) if dim_text else _srs_dimension(ring)
-        values = _numbers(child.text or "", path, sid, child)
-        if dim == 3 and len(values) % 3 == 0:
-            return values.reshape(-1, 3)
-        return _shape(values, dim, ring, path, sid)
-    values = None
-    dim = 3
-    pos = []
-    for child in ring:
-        name = _local(child.tag)
-        text = child.text or ""
-        if name == "posList":
-            dim = _srs_dimension(child)
-            values = _numbers(text, path, sid, child)
-        elif name == "pos":
-            p = _numbers(text, path, sid, child)
-            pos.append(p if len(p) == 3 else np.append(p[:2], 0.0))
-        elif name == "coordinates":
-            cs = child.get("cs", ",")
-            ts = child.get("ts", " ")
-            tuples = [t.split(cs) for t in text.strip().split(ts) if t]
-            try:
-                pts = [[float(v) for v in t] + [0.0] * (3 - len(t)) for t in tuples]
-            except ValueError as err:
-                raise GeodataError(
-                    f"{path}: line {child.sourceline}: building {sid}: gml:coordinates "
-                    f"holds a non-number; expected 'x{cs}y{cs}z{ts}...' ({err})"
-                ) from err
-            values = np.asarray(pts, dtype=float).ravel()
-            dim = 3
-    if pos:
-        values = np.vstack(pos).ravel()
-        dim = 3
-    if values is None:
-        return None
-    return _shape(values, dim, ring, path, sid)
-
-
-def _shape(values: np.ndarray, dim: int, ring: Any, path: Path, sid: str) -> np.ndarray:
-    """Reshape a flat coordinate list to ``(k, 3)`` (z = 0 for 2D data)."""
-    if dim not in (2, 3) or len(values) % dim:
-        raise GeodataError(
-            f"{path}: line {ring.sourceline}: building {sid}: {len(values)} numbers in a "
-            f"ring, expected a multiple of srsDimension={dim}"
-        )
-    pts = values.reshape(-1, dim)
-    if dim == 2:
-        pts = np.column_stack([pts, np.zeros(len(pts))])
-    return pts
-
-
-def _numbers(text: str, path: Path, sid: str, elem: Any) -> np.ndarray:
-    parts = text.split()
-    try:
-        return np.array(parts, dtype=np.float64)
-    except ValueError as err:
-        raise GeodataError(
-            f"{path}: line {elem.sourceline}: building {sid}: <{_local(elem.tag)}> holds "
-            f"a non-number; expected space-separated coordinates ({err})"
-        ) from err
-
-
-def _height_3(elem: Any) -> float:
-    """Return the value of a CityGML 3.0 ``con:height`` (``con:Height/con:value``)."""
-    for node in elem.iter():
-        if _local(node.tag) == "value":
-            return _float((node.text or "").strip())
-    return math.nan
-
-
-def _address(elem: Any) -> str | None:
-    """Format an xAL 2.0 (CityGML 1/2) or xAL 3 (CityGML 3.0) address as one line."""
-    street = number = postcode = city = None
-    for node in elem.iter():
-        if not isinstance(node.tag, str):
-            continue
-        name = _local(node.tag)
-        text = (node.text or "").strip()
-        if not text:
-            continue
-        parent = _local(node.getparent().tag) if node.getparent() is not None else ""
-        if name == "ThoroughfareName" or (name == "NameElement" and parent == "Thoroughfare"):
-            street = street or text
-        elif name in ("ThoroughfareNumber", "BuildingNumber") or (
-            name == "Number" and parent == "Thoroughfare"
-        ):
-            number = number or text
-        elif name == "PostalCodeNumber" or (name == "Identifier" and parent == "PostCode"):
-            postcode = postcode or text
-        elif name == "LocalityName" or (name == "NameElement" and parent == "Locality"):
-            city = city or text
-    line1 = " ".join(p for p in (street, number) if p)
-    line2 = " ".join(p for p in (postcode, city) if p)
-    text = ", ".join(p for p in (line1, line2) if p)
-    return text or None

@@ -91,6 +91,58 @@ class BuildingRecord:
     crs: str | None = None  # CRS text of this feature, if it names its own
 
 
+def resolve_heights(
+    geometry: np.ndarray, measured: np.ndarray, *, label: str = ""
+) -> tuple[np.ndarray, np.ndarray]:
+    """Choose between a stated (``measuredHeight``) and a geometric height per row.
+
+    The stated value is kept when it agrees with the geometry within ``max(1 m, 10 %)``;
+    otherwise the geometric height wins and the number of overridden values is logged.
+
+    Parameters
+    ----------
+    geometry : numpy.ndarray
+        Top minus bottom of each row's geometry (NaN when unknown).
+    measured : numpy.ndarray
+        The stated height of each row (NaN when absent).
+    label : str, optional
+        The file, for the log message.
+
+    Returns
+    -------
+    height : numpy.ndarray
+        The chosen heights.
+    source : numpy.ndarray
+        ``"measured"``, ``"geometry"`` or ``"default"`` (neither known) per row.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> h, s = resolve_heights(np.array([9.0, 9.0]), np.array([9.5, 60470.0]))
+    >>> h.tolist(), s.tolist()
+    ([9.5, 9.0], ['measured', 'geometry'])
+    """
+    geometry = np.asarray(geometry, dtype=float)
+    measured = np.asarray(measured, dtype=float)
+    tolerance = np.maximum(1.0, 0.1 * np.abs(geometry))
+    has_m = np.isfinite(measured)
+    has_g = np.isfinite(geometry)
+    agrees = has_m & has_g & (np.abs(measured - geometry) <= tolerance)
+    use_m = agrees | (has_m & ~has_g & (measured > 0))
+    height = np.where(use_m, measured, geometry)
+    source = np.where(use_m, "measured", np.where(has_g, "geometry", "default")).astype(object)
+    overridden = int((has_m & has_g & ~agrees).sum())
+    if overridden:
+        log.info(
+            "%s%d of %d measuredHeight values disagree with the geometry by more than "
+            "max(1 m, 10 %%); using the geometric height for those",
+            f"{label}: " if label else "",
+            overridden,
+            int(has_m.sum()),
+        )
+    return height, source
+
+
 def check_lod(lod: object) -> float | None:
     """Validate the ``lod`` option: None, 1-4, or a CityJSON-style ``"2.2"``.
 
@@ -207,7 +259,7 @@ def assemble_city(
     surfaces, codes = surf.pack(batch, types, keep_surfaces)
 
     measured = np.array([r.measured_height for r in records], dtype=float)
-    height, source = surf.resolve_heights(zmax - zmin, measured, label=str(path))
+    height, source = resolve_heights(zmax - zmin, measured, label=str(path))
 
     ok = np.array([g is not None for g in shapes]) & (counts > 0)
     if (~ok).any():
