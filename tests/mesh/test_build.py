@@ -218,3 +218,27 @@ def test_many_buildings_closed_and_correct():
     expected = city.buildings.geometry.area.to_numpy() * city.buildings["height"].to_numpy()
     # float32 points 5 km from the origin are exact to 0.25 mm: a few 1e-5 of a small house.
     np.testing.assert_allclose(signed_volumes(mesh, len(city)), expected, rtol=2e-4)
+
+
+def test_lod2_without_ground_is_closed_by_its_footprint():
+    wkb, types = house_surfaces()
+    polys = shapely.get_parts(shapely.from_wkb(wkb))[1:]  # drop the ground
+    city = City(
+        gpd.GeoDataFrame(
+            {
+                "id": ["h"],
+                "height": [5.0],
+                "ground_z": [95.0],
+                "surfaces": [shapely.to_wkb(shapely.MultiPolygon(list(polys)))],
+                "surface_types": [types[1:]],
+            },
+            geometry=[shapely.box(459_000, 5_481_000, 459_010, 5_481_008)],
+            crs="EPSG:25832",
+        )
+    )
+    mesh = build_mesh(city)
+    assert open_edges(mesh) == 0
+    assert mesh.volume == pytest.approx(HOUSE_VOLUME)
+    ground = mesh.cell_data["surface"] == 0
+    assert ground.sum() == 2
+    assert mesh.cell_data["Normals"][ground, 2] == pytest.approx(-1.0)

@@ -84,6 +84,8 @@ def build_parts(
                 rows2,
                 [str(i) for i in ids[rows2]],
                 origin,  # type: ignore[arg-type]
+                footprints=b.geometry.to_numpy()[rows2],
+                ground_z=ground[rows2],
             )
         )
     return concat_parts(parts), origin  # type: ignore[return-value]

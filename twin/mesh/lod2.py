@@ -120,8 +120,14 @@ def triangulate_surfaces(
     rows: np.ndarray,
     ids: list[str],
     origin: tuple[float, float, float],
+    *,
+    footprints: np.ndarray | None = None,
+    ground_z: np.ndarray | None = None,
 ) -> MeshPart:
     """Triangulate the LoD2 surfaces of several buildings.
+
+    A building whose surfaces hold no ground surface (some LoD2 data leaves it out) is
+    closed with its footprint at ``ground_z`` when ``footprints`` and ``ground_z`` are given.
 
     Parameters
     ----------
@@ -135,6 +141,10 @@ def triangulate_surfaces(
         Building ids, for error messages.
     origin : tuple of float
         Local origin subtracted from the coordinates.
+    footprints : numpy.ndarray, optional
+        2D footprint (Polygon / MultiPolygon) of each building.
+    ground_z : numpy.ndarray, optional
+        Absolute ground elevation of each building.
 
     Returns
     -------
@@ -161,6 +171,10 @@ def triangulate_surfaces(
     if len(polys) and not shapely.has_z(polys).all():
         k = int(owner[np.flatnonzero(~shapely.has_z(polys))[0]])
         raise GeodataError(f"building {ids[k]}: 'surfaces' must be 3D polygons (x, y, z)")
+    if footprints is not None and ground_z is not None:
+        polys, owner, codes = _add_missing_grounds(
+            polys, owner, codes, types, np.asarray(footprints, dtype=object), ground_z
+        )
 
     rings = polygon_rings(polys, np.arange(len(polys)), include_z=True, orient=False)
     if rings.n_polygons == 0:
@@ -185,6 +199,32 @@ def triangulate_surfaces(
         building=building.astype(np.int32),
         surface=codes[src].astype(np.uint8),
         normals=triangle_normals(points, tris),
+    )
+
+
+def _add_missing_grounds(
+    polys: np.ndarray,
+    owner: np.ndarray,
+    codes: np.ndarray,
+    types: list[str],
+    footprints: np.ndarray,
+    ground_z: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Append the footprint, facing down at ground level, to buildings without a ground."""
+    missing = np.array(["G" not in t for t in types], dtype=bool)
+    missing &= ~(shapely.is_missing(footprints) | shapely.is_empty(footprints))
+    if not missing.any():
+        return polys, owner, codes
+    which = np.flatnonzero(missing)
+    parts, idx = shapely.get_parts(footprints[which], return_index=True)
+    # Clockwise seen from above: the Newell normal then points down, out of the building.
+    parts = shapely.orient_polygons(shapely.force_2d(parts), exterior_cw=True)
+    parts = shapely.force_3d(parts, z=np.asarray(ground_z, dtype=float)[which][idx])
+    log.debug("closing %d LoD2 buildings without ground surface by their footprint", len(which))
+    return (
+        np.concatenate([polys, parts]),
+        np.concatenate([owner, which[idx]]),
+        np.concatenate([codes, np.full(len(parts), SURFACE_CODES["G"], dtype=np.uint8)]),
     )
 
 
