@@ -431,3 +431,12 @@ def test_random_footprints_keep_their_area(tmp_path_factory, data):
     for b, ring in enumerate(rings):
         closed = np.vstack([ring, ring[:1]])
         assert got[f"osm/w{b + 1}"] == pytest.approx(area_of(closed[:, 0], closed[:, 1]), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("crs", "message"),
+    [("EPSG:4326", "needs a projected CRS in metres"), ("EPSG:999999", "unknown CRS")],
+)
+def test_bad_crs_override(crs, message):
+    with pytest.raises(GeodataError, match=message):
+        read_osm(FIXTURES / "multipolygon_hole.osm", crs=crs)

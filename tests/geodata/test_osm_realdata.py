@@ -122,6 +122,7 @@ def test_limburg_heights(limburg):
     assert (b["height"] > b["min_height"]).all()
 
 
+@pytest.mark.slow
 def test_limburg_reads_fast():
     path = realdata_path(LIMBURG)
     read_osm(path)  # warm caches (pyproj database, imports)

@@ -142,6 +142,11 @@ def _project_lines(raw: RawOSM, crs: str | None) -> tuple[np.ndarray, pyproj.CRS
     else:
         minx = miny = maxx = maxy = 0.0
     dst = target_crs(_WGS84, (minx, miny, maxx, maxy), crs)
+    if not dst.is_projected:
+        raise GeodataError(
+            f"--crs {crs}: a City needs a projected CRS in metres, such as 'EPSG:25832', "
+            f"not {dst.name}"
+        )
 
     def project(xy: np.ndarray) -> np.ndarray:
         x, y = reproject_xy(xy[:, 0], xy[:, 1], _WGS84, dst)
