@@ -10,10 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twin.errors import ConfigError
 from twin.geodata.city import SYNTHETIC_LABEL, City
 from twin.geodata.demo import LANDMARKS, generate_city
+from twin.geodata.demo_buildings import split
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "demo-geography.md"
 
@@ -209,3 +212,42 @@ def test_200k_is_fast():
     elapsed = time.perf_counter() - t0
     assert c.n_buildings == 200_000
     assert elapsed < 15.0, f"200k buildings took {elapsed:.1f} s"
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(-1e4, 1e4),
+            st.floats(0.0, 500.0),
+            st.floats(2.0, 60.0),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    st.integers(0, 2**32 - 1),
+)
+def test_split_pieces_stay_inside_and_apart(intervals, seed):
+    start, length, target = (np.array(v) for v in zip(*intervals, strict=True))
+    idx, s0, s1 = split(start, length, target, np.random.default_rng(seed), gap=0.6)
+    assert (s1 > s0).all()
+    assert (s0 >= start[idx] + 0.3 - 1e-6).all() and (
+        s1 <= start[idx] + length[idx] - 0.3 + 1e-6
+    ).all()
+    for i in np.unique(idx):
+        a, b = s0[idx == i], s1[idx == i]
+        assert (a[1:] - b[:-1] >= 0.6 - 1e-6).all()
+    # Intervals long enough for half a piece get at least one.
+    assert set(np.flatnonzero(length > 0.5 * target)) == set(np.unique(idx))
+
+
+@settings(max_examples=6, deadline=None)
+@given(st.integers(20, 3_000), st.integers(0, 10_000))
+def test_any_size_and_seed_keeps_the_contract(n, seed):
+    city = generate_city(buildings=n, seed=seed)
+    assert city.n_buildings == n
+    b = city.buildings.geometry.values
+    i, j = shapely.STRtree(b).query(b, predicate="intersects")
+    assert (i == j).all()
+    ids = set(city.buildings["id"])
+    assert {f"demo/{m.key}" for m in LANDMARKS} <= ids
