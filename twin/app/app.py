@@ -17,6 +17,7 @@ Examples
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import time
@@ -188,6 +189,7 @@ class TwinApp:
         if not quantity:
             return
         self.twin.set_quantity(quantity)
+        self._drain_store()
         self.state.legend = legend_view(self.twin.legend(self.state.lang))
         self.refresh(force=True)
         self._update_panels()
@@ -230,6 +232,7 @@ class TwinApp:
             self.state.search_message = ""
 
     def _time_bounds(self) -> tuple[datetime | None, datetime | None]:
+        self._drain_store()
         try:
             bounds = self.twin.time_range()
         except Exception as err:  # the database may be down: the banner says so
@@ -304,6 +307,7 @@ class TwinApp:
         s = self.state
         s.selected_row = int(row)
         s.selected_device = ""
+        self._drain_store()
         s.card = card_view(self.twin.building_card(int(row), s.lang), s.lang, simple=s.simple)
 
     def select_device(self, device: str) -> None:
@@ -317,6 +321,7 @@ class TwinApp:
         s = self.state
         s.selected_device = device
         s.selected_row = -1
+        self._drain_store()
         s.card = card_view(self.twin.device_card(device, s.lang), s.lang, simple=s.simple)
 
     def select_sensor(self, device: str) -> None:
@@ -447,6 +452,7 @@ class TwinApp:
         if not (force or due or self.twin.has_new_data):
             return False
         self._last_refresh = now
+        self._drain_store()
         try:
             changed = bool(self.twin.refresh())
         except Exception as err:  # database or feed unavailable: say so, keep retrying
@@ -477,6 +483,7 @@ class TwinApp:
         """
         now = time.monotonic() if now is None else now
         s = self.state
+        self._drain_store()
         if s.playing:
             step = TIME_STEPS * REFRESH_SECONDS / PLAY_SECONDS
             s.time_pos = min(TIME_STEPS, float(s.time_pos) + step)
@@ -522,6 +529,7 @@ class TwinApp:
 
     def _update_panels(self) -> None:
         s = self.state
+        self._drain_store()
         if s.selected_row is not None and s.selected_row >= 0:
             s.card = card_view(
                 self.twin.building_card(int(s.selected_row), s.lang), s.lang, simple=s.simple
@@ -538,6 +546,7 @@ class TwinApp:
         s = self.state
         devices = self.twin.devices["device"].to_numpy()
         visible = render.in_view(self.plotter, self.twin.device_positions())
+        self._drain_store()
         try:
             rows = self.twin.sensors_table(s.lang, devices=list(devices[visible]))
         except Exception as err:
@@ -568,6 +577,18 @@ class TwinApp:
         return {
             str(d): tuple(p) for d, p in zip(devices, self.twin.device_positions(), strict=True)
         }
+
+    def _drain_store(self) -> None:
+        """Finish a result a store query left open on this thread's DuckDB connection.
+
+        With DuckDB 2, ``execute(...).fetchone()`` leaves the result open and the next query
+        on that connection fails ("unfinished result"); draining first keeps the UI working
+        whatever the store did before. Harmless when nothing is pending.
+        """
+        cursor = getattr(getattr(self.twin, "store", None), "cursor", None)
+        if cursor is not None:
+            with contextlib.suppress(Exception):
+                cursor().fetchall()
 
     # ---------------------------------------------------------- life cycle
     def _on_ready(self, **_: Any) -> None:
