@@ -272,3 +272,47 @@ def test_reads_what_the_cityjson_2_exporter_writes(tmp_path):
     np.testing.assert_allclose(b.geometry.area, a.geometry.area, atol=0.01)
     assert b.loc["citygml/BLDG_A", "surface_types"] == "GWWWWRR"
     assert b.loc["citygml/BLDG_A_PART_1", "is_part"]
+
+
+def _box(x0, y0, x1, y1, z0, z1, base):
+    """Vertices and Solid boundaries (outward rings) of a box; indices start at ``base``."""
+    v = [(x, y, z) for z in (z0, z1) for y in (y0, y1) for x in (x0, x1)]
+    faces = [[0, 2, 3, 1], [4, 5, 7, 6], [0, 1, 5, 4], [3, 2, 6, 7], [2, 0, 4, 6], [1, 3, 7, 5]]
+    return v, [[[[base + i for i in f]] for f in faces]]
+
+
+def test_stacked_part_gets_min_height_above_the_building_ground(tmp_path):
+    base_v, base_b = _box(0, 0, 10, 10, 100, 105, 0)
+    tower_v, tower_b = _box(2, 2, 6, 6, 105, 120, 8)
+    doc = {
+        "type": "CityJSON",
+        "version": "2.0",
+        "transform": {"scale": [1, 1, 1], "translate": [459_000, 5_481_000, 0]},
+        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
+        "CityObjects": {
+            "church": {"type": "Building", "children": ["base", "tower"]},
+            "base": {
+                "type": "BuildingPart",
+                "parents": ["church"],
+                "geometry": [{"type": "Solid", "lod": "1", "boundaries": base_b}],
+            },
+            "tower": {
+                "type": "BuildingPart",
+                "parents": ["church"],
+                "geometry": [{"type": "Solid", "lod": "1", "boundaries": tower_b}],
+            },
+        },
+        "vertices": base_v + tower_v,
+    }
+    path = tmp_path / "church.city.json"
+    path.write_text(json.dumps(doc))
+    city = read_cityjson(path)
+    assert city.n_buildings == 1 and city.n_parts == 2  # the parent has no geometry: no row
+    tower = row(city, "tower")
+    assert tower["building"] == "cityjson/church"
+    assert tower["ground_z"] == pytest.approx(100.0)
+    assert tower["min_height"] == pytest.approx(5.0)
+    assert tower["height"] == pytest.approx(20.0)
+    base = row(city, "base")
+    assert (base["ground_z"], base["min_height"], base["height"]) == (100.0, 0.0, 5.0)
+    assert tower["surfaces"] is None  # both are simple prisms

@@ -258,8 +258,18 @@ def assemble_city(
     shapes = surf.footprints(batch, types)
     surfaces, codes = surf.pack(batch, types, keep_surfaces)
 
+    # The ground under a building part is the lowest point of its whole building, so a
+    # part standing on another (a tower on a base) gets min_height > 0, as in the City
+    # contract: height and min_height are measured from ground_z.
+    roots = _roots(records)
+    _, root_code = np.unique(np.array(roots, dtype=object), return_inverse=True)
+    root_ground = np.full(root_code.max() + 1, np.inf)
+    np.fmin.at(root_ground, root_code, zmin)
+    ground = root_ground[root_code]
+    ground = np.where(np.isfinite(ground), ground, zmin)
+    min_height = np.where(np.isfinite(zmin - ground), zmin - ground, 0.0)
     measured = np.array([r.measured_height for r in records], dtype=float)
-    height, source = resolve_heights(zmax - zmin, measured, label=str(path))
+    height, source = resolve_heights(zmax - ground, measured, label=str(path))
 
     ok = np.array([g is not None for g in shapes]) & (counts > 0)
     if (~ok).any():
@@ -278,7 +288,6 @@ def assemble_city(
             n_lod1_surfaces,
         )
     idx = np.flatnonzero(ok)
-    roots = _roots(records)
     data = {
         "id": [f"{fmt}/{records[i].source_id}" for i in idx],
         "building": [f"{fmt}/{roots[i]}" for i in idx],
@@ -286,8 +295,8 @@ def assemble_city(
         "source_id": [records[i].source_id for i in idx],
         "format": fmt,
         "height": height[idx],
-        "min_height": 0.0,
-        "ground_z": zmin[idx],
+        "min_height": min_height[idx],
+        "ground_z": ground[idx],
         "height_source": source[idx],
         "levels": [records[i].levels for i in idx],
         "roof_shape": [records[i].roof_shape for i in idx],
