@@ -66,6 +66,9 @@ class Style:
         Text readings mapped to numbers (``{"blocked": 1.0, "free": 0.0}``).
     quantities : tuple of str
         Store quantity names that use this style besides those :func:`style_key` recognises.
+    units : tuple of str
+        Units a reading may have to be coloured by this style (empty: any). Keeps, e.g., an
+        energy meter in kWh out of a power style in kW.
     decimals : int
         Decimals shown for values of this quantity.
     """
@@ -80,7 +83,12 @@ class Style:
     categories: Mapping[float, Mapping[str, str]] = field(default_factory=dict)
     text_values: Mapping[str, float] = field(default_factory=dict)
     quantities: tuple[str, ...] = ()
+    units: tuple[str, ...] = ()
     decimals: int = 1
+
+    def accepts(self, unit: str | None) -> bool:
+        """Whether a reading in ``unit`` may be coloured by this style."""
+        return not self.units or not unit or unit in self.units
 
     def label(self, lang: str = "de") -> str:
         """Return the title in ``lang`` (falling back to German, then the key)."""
@@ -165,12 +173,12 @@ DEFAULT_STYLES: dict[str, Style] = {
         ),
         _style(
             "energy", "kW", 0.0, 300.0, "plasma",
-            max_age=3600.0,
+            max_age=3600.0, units=("kW",),
             labels={"de": "Energieverbrauch", "en": "Energy use"},
         ),
         _style(
-            "bike_count", "1/h", 0.0, 400.0, "viridis",
-            max_age=3600.0, decimals=0,
+            "bike_count", "1/h", 0.0, 600.0, "viridis",
+            max_age=3600.0, decimals=0, units=("1/h", "/h", "bikes/h", "Räder/h"),
             labels={"de": "Radverkehr", "en": "Bicycle count"},
         ),
         _style(
@@ -205,7 +213,6 @@ _ALIASES = {
     "no2": "no2",
     "parking_occupancy": "parking_occupancy",
     "occupancy": "parking_occupancy",
-    "occupied": "parking_occupancy",
     "water_level": "water_level",
     "level": "water_level",
     "gauge": "water_level",
@@ -213,7 +220,8 @@ _ALIASES = {
     "power": "energy",
     "bike_count": "bike_count",
     "bikes": "bike_count",
-    "count": "bike_count",
+    "bike_rate": "bike_count",
+    "bicycles": "bike_count",
     "access_road": "access_road",
     "access": "access_road",
     "blocked": "access_road",

@@ -1,0 +1,196 @@
+"""Building the PyVista scene: context layers, sensor glyphs, lights and the default camera.
+
+Everything here is a handful of actors whatever the city's size: one for the buildings (the
+City mesh, coloured by its ``colors`` cell array), one per context layer (ground, river,
+parks, streets: flat triangulated polygons) and one for all sensor glyphs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import pyvista as pv
+
+from twin.scene.camera import default_camera
+
+log = logging.getLogger(__name__)
+
+#: Layer → (colour, height above the local origin in metres). Drawn bottom to top.
+CONTEXT_STYLE: dict[str, tuple[str, float]] = {
+    "ground": ("#e4e1d8", -0.6),
+    "river": ("#7fb2df", -0.4),
+    "park": ("#a9cf95", -0.25),
+    "street": ("#bdbcb8", -0.1),
+}
+BACKGROUND = ("#f4f6f8", "#b9cde0")  # bottom, top
+GLYPH_RADIUS = 6.0
+GLYPH_LIFT = 4.0
+
+
+def flat_polygons(geoms: Sequence[object], origin: Sequence[float], z: float) -> pv.PolyData:
+    """Triangulate 2D polygons (with holes) into one flat PolyData at height ``z``.
+
+    Parameters
+    ----------
+    geoms : sequence of shapely geometries
+        Polygons or MultiPolygons in absolute City coordinates; others are skipped.
+    origin : sequence of float
+        Local origin subtracted from the coordinates.
+    z : float
+        Local height of the layer.
+
+    Returns
+    -------
+    pyvista.PolyData
+        Triangles facing up, float32 points.
+    """
+    from twin.mesh.rings import polygon_rings
+    from twin.mesh.triangulate import triangulate
+
+    geoms = np.asarray(list(geoms), dtype=object)
+    rings = polygon_rings(geoms, np.arange(len(geoms)))
+    if rings.n_polygons == 0:
+        return pv.PolyData()
+    tris, _ = triangulate(rings)
+    pts = np.empty((rings.n_vertices, 3), dtype=np.float32)
+    pts[:, 0] = rings.coords[:, 0] - origin[0]
+    pts[:, 1] = rings.coords[:, 1] - origin[1]
+    pts[:, 2] = z
+    faces = np.hstack([np.full((len(tris), 1), 3, dtype=np.int64), tris]).ravel()
+    return pv.PolyData(pts, faces=faces)
+
+
+def context_meshes(context: object, origin: Sequence[float]) -> dict[str, pv.PolyData]:
+    """Build one flat mesh per context layer of a City (``ground``, ``river``, ...)."""
+    out: dict[str, pv.PolyData] = {}
+    if context is None or not len(context):  # type: ignore[arg-type]
+        return out
+    for layer, (_, z) in CONTEXT_STYLE.items():
+        sel = context[context["layer"] == layer]  # type: ignore[index]
+        if len(sel):
+            mesh = flat_polygons(sel.geometry.to_numpy(), origin, z)
+            if mesh.n_cells:
+                out[layer] = mesh
+    return out
+
+
+def glyph_mesh(
+    centres: np.ndarray, *, radius: float = GLYPH_RADIUS, resolution: int = 10
+) -> pv.PolyData:
+    """One mesh of small spheres, one per sensor, with the cell array ``device`` (index).
+
+    Parameters
+    ----------
+    centres : numpy.ndarray
+        ``(n, 3)`` local positions.
+    radius : float
+        Sphere radius in metres.
+    resolution : int
+        Theta/phi resolution of each sphere.
+
+    Returns
+    -------
+    pyvista.PolyData
+        Built with numpy from one template sphere (no per-sensor VTK call).
+    """
+    n = len(centres)
+    if n == 0:
+        return pv.PolyData()
+    tpl = pv.Sphere(radius=radius, theta_resolution=resolution, phi_resolution=resolution)
+    tpl = tpl.triangulate()
+    tp = np.asarray(tpl.points, dtype=np.float64)
+    tf = np.asarray(tpl.faces).reshape(-1, 4)[:, 1:]
+    pts = (tp[None, :, :] + np.asarray(centres, dtype=np.float64)[:, None, :]).reshape(-1, 3)
+    faces = tf[None, :, :] + (np.arange(n) * len(tp))[:, None, None]
+    faces = np.concatenate(
+        [np.full((n * len(tf), 1), 3, dtype=np.int64), faces.reshape(-1, 3)], axis=1
+    ).ravel()
+    mesh = pv.PolyData(pts.astype(np.float32), faces=faces)
+    # Smooth spheres from the template's point normals (``smooth_shading`` would copy the
+    # mesh, and the copy would not see colour updates).
+    normals = np.asarray(tpl.point_normals, dtype=np.float32)
+    mesh.point_data["Normals"] = np.tile(normals, (n, 1))
+    mesh.point_data.active_normals_name = "Normals"
+    mesh.cell_data["device"] = np.repeat(np.arange(n, dtype=np.int32), len(tf))
+    return mesh
+
+
+def make_plotter(
+    twin: object,
+    *,
+    off_screen: bool | None = None,
+    window_size: Sequence[int] = (1280, 720),
+    multi_samples: int | None = None,
+    **kwargs: object,
+) -> pv.Plotter:
+    """Build a :class:`pyvista.Plotter` showing a :class:`~twin.scene.twin.Twin`.
+
+    Parameters
+    ----------
+    twin : Twin
+        The scene.
+    off_screen : bool, optional
+        Render without a window (tests, servers).
+    window_size : sequence of int
+        Width and height in pixels.
+    multi_samples : int, optional
+        MSAA samples (0 is about twice as fast on a CPU renderer).
+    **kwargs
+        Passed to :class:`pyvista.Plotter`.
+
+    Returns
+    -------
+    pyvista.Plotter
+        With the actors ``buildings``, ``context-<layer>`` and ``sensors``.
+    """
+    if multi_samples is not None:
+        kwargs["multi_samples"] = multi_samples
+    pl = pv.Plotter(off_screen=off_screen, window_size=list(window_size), **kwargs)
+    pl.set_background(BACKGROUND[0], top=BACKGROUND[1])
+    for layer, mesh in twin.context.items():  # type: ignore[attr-defined]
+        pl.add_mesh(
+            mesh,
+            color=CONTEXT_STYLE[layer][0],
+            name=f"context-{layer}",
+            lighting=True,
+            ambient=0.35,
+            diffuse=0.65,
+            specular=0.0,
+            pickable=False,
+            show_scalar_bar=False,
+        )
+    mesh = twin.mesh  # type: ignore[attr-defined]
+    if mesh.n_cells:
+        pl.add_mesh(
+            mesh,
+            scalars="colors",
+            rgb=True,
+            name="buildings",
+            smooth_shading=False,
+            ambient=0.28,
+            diffuse=0.75,
+            specular=0.08,
+            specular_power=12.0,
+            show_scalar_bar=False,
+        )
+    glyphs = twin.glyphs  # type: ignore[attr-defined]
+    if glyphs is not None and glyphs.n_cells:
+        pl.add_mesh(
+            glyphs,
+            scalars="colors",
+            rgb=True,
+            name="sensors",
+            smooth_shading=False,
+            ambient=0.35,
+            diffuse=0.7,
+            specular=0.4,
+            specular_power=30.0,
+            show_scalar_bar=False,
+        )
+    bounds = mesh.bounds if mesh.n_cells else (-500, 500, -500, 500, 0, 10)
+    pl.camera_position = default_camera(bounds).camera_position()
+    pl.camera.clipping_range = (1.0, 50000.0)
+    pl.reset_camera_clipping_range()
+    return pl

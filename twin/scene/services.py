@@ -1,0 +1,156 @@
+"""Starting and stopping the data side of a scene: store, writer, simulator, MQTT ingests.
+
+DuckDB allows one writing process, so the process showing the twin also runs the writer and
+whatever feeds it (the in-process simulator of the demo, or MQTT ingests); the UI reads through
+the same :class:`~twin.sensors.store.Store`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from twin.errors import SceneError
+from twin.scene.config import FeedConfig, SceneConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    """The running data side of a scene.
+
+    Attributes
+    ----------
+    store : twin.sensors.store.Store
+        The sensor database.
+    writer : twin.sensors.writer.Writer or None
+        The background writer (None for a read-only store).
+    registry : twin.sensors.registry.Registry or None
+        The device registry.
+    simulator : object or None
+        The running in-process simulator (its handle).
+    ingests : list
+        Running MQTT ingests.
+    temp_dir : pathlib.Path or None
+        A temporary folder holding the demo database, removed on :meth:`close`.
+    """
+
+    store: Any
+    writer: Any = None
+    registry: Any = None
+    simulator: Any = None
+    ingests: list[Any] = field(default_factory=list)
+    temp_dir: Path | None = None
+
+    def close(self) -> None:
+        """Stop feeds, flush and stop the writer, close the store, remove a temp database."""
+        for ingest in self.ingests:
+            _quietly(ingest.stop, "stopping an MQTT ingest")
+        self.ingests.clear()
+        if self.simulator is not None:
+            _quietly(self.simulator.stop, "stopping the simulator")
+            self.simulator = None
+        if self.writer is not None:
+            _quietly(self.writer.close, "closing the writer")
+            self.writer = None
+        if self.store is not None:
+            _quietly(self.store.close, "closing the store")
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
+            self.temp_dir = None
+
+
+def _quietly(fn: Any, what: str) -> None:
+    try:
+        fn()
+    except Exception:  # closing must go on whatever one part does
+        log.exception("error while %s", what)
+
+
+def start_services(cfg: SceneConfig, *, start_feeds: bool = True) -> Services:
+    """Open the store and writer of a scene and start its simulator or MQTT feeds.
+
+    Parameters
+    ----------
+    cfg : SceneConfig
+        The scene.
+    start_feeds : bool
+        Start the simulator and ingests (False opens only the store and writer).
+
+    Returns
+    -------
+    Services
+        Close it with :meth:`Services.close`.
+    """
+    from twin.sensors.ingest import ack_tokens
+    from twin.sensors.registry import Registry
+    from twin.sensors.store import Store
+    from twin.sensors.writer import Writer
+
+    temp_dir = None
+    db = cfg.database
+    if db is None:
+        temp_dir = Path(tempfile.mkdtemp(prefix="twin-"))
+        db = temp_dir / "twin.duckdb"
+    registry = Registry.load(cfg.registry) if cfg.registry is not None else None
+    store = Store(db)
+    services = Services(store=store, registry=registry, temp_dir=temp_dir)
+    try:
+        if registry is not None:
+            store.upsert_devices(registry)
+        # Ingests acknowledge MQTT messages only after the batch holding them is committed.
+        services.writer = Writer(store, on_commit=ack_tokens if cfg.feeds else None)
+        if start_feeds and cfg.simulator is not None:
+            services.simulator = _start_simulator(cfg, registry, services.writer)
+        if start_feeds:
+            for feed in cfg.feeds:
+                services.ingests.append(_start_ingest(feed, services.writer, registry))
+    except BaseException:
+        services.close()
+        raise
+    return services
+
+
+def _start_simulator(cfg: SceneConfig, registry: Any, writer: Any) -> Any:
+    from twin.sensors.simulator import Simulator
+
+    if registry is None:
+        raise SceneError(f"{cfg.path or 'scene'}: simulator: needs a registry of devices")
+    sim_cfg = cfg.simulator
+    assert sim_cfg is not None
+    sim = Simulator(registry, seed=sim_cfg.seed, fmt=sim_cfg.format)
+    handle = sim.run_in_process(
+        writer, speedup=sim_cfg.speedup, history=timedelta(hours=sim_cfg.history_hours)
+    )
+    return handle if handle is not None and hasattr(handle, "stop") else sim
+
+
+def _start_ingest(feed: FeedConfig, writer: Any, registry: Any) -> Any:
+    from twin.sensors.ingest import Ingest
+
+    url = feed.url
+    if feed.username:
+        parts = urlsplit(url)
+        host = parts.netloc.rsplit("@", 1)[-1]
+        url = urlunsplit(parts._replace(netloc=f"{quote(feed.username, safe='')}@{host}"))
+    ingest = Ingest(
+        writer,
+        url=url,
+        topics=feed.topics,
+        fmt=feed.format,
+        registry=registry,
+        qos=feed.qos,
+        client_id=feed.client_id,
+        ca_file=feed.ca_file,
+        password_file=feed.password_file,
+    )
+    ingest.start()
+    log.info("ingesting %s from %s", ", ".join(feed.topics), feed.url)
+    return ingest

@@ -1,0 +1,562 @@
+"""The Twin: one City mesh coloured live by sensor readings, shared by app, CLI and notebooks.
+
+A :class:`Twin` holds the City, its mesh (built once), the sensor store and the binding of
+devices to buildings. :meth:`Twin.refresh` reads the latest readings (or the readings as of a
+chosen time), turns them into one colour per building and writes them into the mesh's
+``colors`` cell array in place; the renderer then uploads only the colours.
+
+Examples
+--------
+>>> from twin.scene import Twin, SceneConfig               # doctest: +SKIP
+>>> twin = Twin.from_config(SceneConfig.demo(buildings=2000))  # doctest: +SKIP
+>>> twin.set_quantity("co2"); twin.refresh()                # doctest: +SKIP
+True
+>>> twin.building_card(twin.search("Rathaus")[0]["row"])    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import shapely
+
+from twin.errors import SceneError
+from twin.geodata.city import City
+from twin.scene import cards, search
+from twin.scene.binding import bind_devices
+from twin.scene.camera import Bookmark, default_camera
+from twin.scene.config import SceneConfig
+from twin.scene.painter import BuildingPainter, building_groups
+from twin.scene.render import GLYPH_LIFT, GLYPH_RADIUS, context_meshes, glyph_mesh, make_plotter
+from twin.scene.services import Services, start_services
+from twin.scene.styles import NO_DATA_RGB, Style, colors, legend, style_key, text_to_value
+
+log = logging.getLogger(__name__)
+
+#: Colour of sensor glyphs that do not measure the shown quantity.
+IDLE_GLYPH_RGB = (84, 94, 110)
+
+
+def to_utc(t: Any) -> pd.Timestamp:
+    """Return ``t`` (datetime, ISO text, epoch seconds, Timestamp) as a UTC Timestamp."""
+    if isinstance(t, int | float):
+        ts = pd.Timestamp(t, unit="s")
+    else:
+        ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def _utc_series(s: pd.Series) -> pd.Series:
+    s = pd.to_datetime(s)
+    if getattr(s.dt, "tz", None) is None:
+        return s.dt.tz_localize("UTC")
+    return s.dt.tz_convert("UTC")
+
+
+class Twin:
+    """A City mesh coloured by live sensor data.
+
+    Parameters
+    ----------
+    city : City
+        The City.
+    store : twin.sensors.store.Store
+        The sensor database.
+    config : SceneConfig, optional
+        Styles, bookmarks, default quantity (default: :meth:`SceneConfig.demo`'s look).
+    mesh : pyvista.PolyData, optional
+        The City mesh if already built (e.g. from a cache); built with
+        :func:`twin.mesh.build_mesh` otherwise.
+    registry : twin.sensors.registry.Registry, optional
+        The devices to bind (positions, explicit buildings, quantities).
+    services : Services, optional
+        Running writer/simulator/ingests, stopped by :meth:`close`.
+
+    Attributes
+    ----------
+    city, mesh, store, config, registry
+        As given.
+    binding : pandas.DataFrame
+        One row per device: ``device``, ``row``, ``distance_m``, ``x``, ``y``, ``how``
+        (see :func:`~twin.scene.binding.bind_devices`).
+    devices : pandas.DataFrame
+        The device table: ``device``, ``name``, ``kind``, ``dev_eui``, ``lat``, ``lon``,
+        ``building``, ``quantities`` (list of style keys).
+    quantity : str
+        The style key shown.
+    time : pandas.Timestamp or None
+        The moment shown; None is live.
+    """
+
+    def __init__(
+        self,
+        city: City,
+        store: Any,
+        *,
+        config: SceneConfig | None = None,
+        mesh: Any = None,
+        registry: Any = None,
+        services: Services | None = None,
+    ) -> None:
+        self.city = city
+        self.store = store
+        self.config = config or SceneConfig.demo()
+        self.registry = registry
+        self._services = services
+        self.styles: dict[str, Style] = dict(self.config.styles)
+        if mesh is None:
+            from twin.mesh import build_mesh
+
+            mesh = build_mesh(city)
+        self.mesh = mesh
+        self.origin = np.asarray(city.origin, dtype=float)
+        self.group_of_row, self.first_row = building_groups(city.buildings["building"])
+        self.painter = BuildingPainter(self.mesh, self.group_of_row)
+        b = city.buildings
+        top = (b["ground_z"] + b["height"].fillna(0.0)).to_numpy(dtype=float) - self.origin[2]
+        self.group_top = np.zeros(self.painter.n_groups)
+        np.maximum.at(self.group_top, self.group_of_row, top)
+        self.context = context_meshes(city.context, self.origin)
+        self.bookmarks: list[Bookmark] = [b.to_local(self.origin) for b in self.config.bookmarks]
+        bounds = mesh.bounds if mesh.n_cells else (-500, 500, -500, 500, 0, 10)
+        self.home = default_camera(bounds)
+        self._keys: dict[tuple[str, str], str | None] = {}
+        self.devices = self._device_table()
+        self.binding = bind_devices(city, self.devices, max_distance=self.config.max_distance)
+        self._device_index = pd.Series(np.arange(len(self.devices)), index=self.devices["device"])
+        self.glyphs = glyph_mesh(self.device_positions())
+        self.glyph_painter = (
+            BuildingPainter(
+                self.glyphs,
+                np.arange(len(self.devices)),
+                neutral=IDLE_GLYPH_RGB,
+                index_array="device",
+            )
+            if self.glyphs.n_cells
+            else None
+        )
+        self._tree: shapely.STRtree | None = None
+        self._search: search.SearchIndex | None = None
+        self._new_data = threading.Event()
+        self._lock = threading.RLock()
+        self.quantity = self.config.default_quantity
+        self.time: pd.Timestamp | None = None
+        self.values = pd.DataFrame()  # per-device values of the shown quantity (last refresh)
+        if services is not None and services.writer is not None:
+            services.writer.add_listener(lambda *_: self._new_data.set())
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_config(cls, cfg: SceneConfig, *, city: City | None = None, mesh: Any = None) -> Twin:
+        """Load (or generate) the City, build the mesh, start the data side, bind devices.
+
+        Parameters
+        ----------
+        cfg : SceneConfig
+            The scene (:func:`~twin.scene.config.load_scene` or :meth:`SceneConfig.demo`).
+        city : City, optional
+            The City if already loaded (e.g. from a cache); otherwise read from
+            ``cfg.city.path`` or generated from ``cfg.city.demo``.
+        mesh : pyvista.PolyData, optional
+            Its mesh, if already built.
+
+        Returns
+        -------
+        Twin
+            Call :meth:`close` (or use it as a context manager) to stop the feeds.
+        """
+        if city is None:
+            city = load_city(cfg)
+        services = start_services(cfg)
+        try:
+            twin = cls(
+                city,
+                services.store,
+                config=cfg,
+                mesh=mesh,
+                registry=services.registry,
+                services=services,
+            )
+            twin.refresh()
+        except BaseException:
+            services.close()
+            raise
+        return twin
+
+    def _device_table(self) -> pd.DataFrame:
+        cols = ["device", "name", "kind", "dev_eui", "lat", "lon", "building", "quantities"]
+        rows = []
+        for d in self.registry or ():
+            keys = [self.key_of(q, getattr(spec, "unit", None)) for q, spec in d.quantities.items()]
+            rows.append(
+                {
+                    "device": d.device_id,
+                    "name": d.name or d.device_id,
+                    "kind": d.kind,
+                    "dev_eui": d.dev_eui,
+                    "lat": np.nan if d.lat is None else float(d.lat),
+                    "lon": np.nan if d.lon is None else float(d.lon),
+                    "building": d.building,
+                    "quantities": sorted({k for k in keys if k}),
+                }
+            )
+        return pd.DataFrame(rows, columns=cols)
+
+    def device_positions(self) -> np.ndarray:
+        """Return the local ``(n, 3)`` glyph positions: above the bound roof, or at ground level."""
+        b = self.binding
+        xyz = np.zeros((len(b), 3))
+        xyz[:, 0] = b["x"].to_numpy(dtype=float) - self.origin[0]
+        xyz[:, 1] = b["y"].to_numpy(dtype=float) - self.origin[1]
+        rows = b["row"].to_numpy()
+        bound = rows >= 0
+        xyz[bound, 2] = self.group_top[self.group_of_row[rows[bound]]]
+        xyz[:, 2] += GLYPH_LIFT
+        # Devices at one spot (several sensors in one building) stand side by side.
+        spot = pd.Series(list(zip(np.round(xyz[:, 0]), np.round(xyz[:, 1]), strict=True)))
+        rank = spot.groupby(spot).cumcount().to_numpy()
+        xyz[:, 0] += rank * 2.5 * GLYPH_RADIUS
+        return np.nan_to_num(xyz)
+
+    # ------------------------------------------------------------------ state
+
+    def set_quantity(self, quantity: str) -> None:
+        """Show ``quantity`` (a style key such as ``"co2"``; store names are mapped).
+
+        Raises
+        ------
+        SceneError
+            If no style exists for it.
+        """
+        key = quantity if quantity in self.styles else style_key(quantity, self.styles)
+        if key is None:
+            raise SceneError(
+                f"unknown quantity {quantity!r} (valid: {', '.join(sorted(self.styles))})"
+            )
+        self.quantity = key
+
+    def set_time(self, t: datetime | str | float | pd.Timestamp | None) -> None:
+        """Show the city as of ``t`` (UTC if naive); None returns to live."""
+        self.time = None if t is None else to_utc(t)
+
+    @property
+    def style(self) -> Style:
+        """The style of the shown quantity."""
+        return self.styles[self.quantity]
+
+    def quantities(self, lang: str = "de") -> list[dict[str, str]]:
+        """Return the measured quantities: ``key``, ``label``, ``unit``, in style order."""
+        present = {k for ks in self.devices["quantities"] for k in ks}
+        present |= set(self._store_quantities())
+        return [
+            {"key": k, "label": s.label(lang), "unit": s.unit}
+            for k, s in self.styles.items()
+            if k in present
+        ]
+
+    def _store_quantities(self) -> list[str]:
+        """Return the style keys of the quantities in the store."""
+        try:
+            q = self.store.quantities()
+        except Exception:  # the database may be unavailable; the UI shows that elsewhere
+            log.debug("store.quantities() failed", exc_info=True)
+            return []
+        units = q["unit"] if "unit" in q else [None] * len(q)
+        keys = (
+            self.key_of(str(n), None if pd.isna(u) else str(u))
+            for n, u in zip(q["quantity"], units, strict=True)
+        )
+        return [k for k in keys if k]
+
+    def key_of(self, quantity: str, unit: str | None = None) -> str | None:
+        """Return the style key of a store quantity name and unit (cached).
+
+        A reading whose unit the style does not accept (an energy meter in kWh against
+        the power style in kW) gets no style.
+        """
+        k = (quantity, unit or "")
+        if k not in self._keys:
+            key = style_key(quantity, self.styles)
+            if key is not None and not self.styles[key].accepts(unit):
+                key = None
+            self._keys[k] = key
+        return self._keys[k]
+
+    def add_listener(self, callback: Callable[..., None]) -> None:
+        """Call ``callback(batch_info)`` after each batch the writer commits."""
+        if self._services is None or self._services.writer is None:
+            raise SceneError("this twin has no writer (opened without services)")
+        self._services.writer.add_listener(callback)
+
+    @property
+    def writer(self) -> Any:
+        """The running :class:`~twin.sensors.writer.Writer`, or None."""
+        return None if self._services is None else self._services.writer
+
+    # ------------------------------------------------------------------ colouring
+
+    def readings(self) -> pd.DataFrame:
+        """Return the latest reading per device and quantity at the shown time.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The store's rows plus ``key`` (style key), ``num`` (numeric value, text values
+            mapped through the style), ``age_s`` (seconds before the shown time).
+        """
+        df = self.store.latest() if self.time is None else self.store.as_of(self.time)
+        if not len(df):
+            return df.assign(key=[], num=[], age_s=[])
+        df = df.copy()
+        units = df["unit"] if "unit" in df else pd.Series(None, index=df.index)
+        df["key"] = [
+            self.key_of(str(q), None if pd.isna(u) else str(u))
+            for q, u in zip(df["quantity"], units, strict=True)
+        ]
+        num = pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=float)
+        if "text" in df:
+            missing = np.isnan(num) & df["text"].notna().to_numpy()
+            for i in np.flatnonzero(missing):
+                key = df["key"].iat[i]
+                if isinstance(key, str):
+                    num[i] = text_to_value(df["text"].iat[i], self.styles[key])
+        df["num"] = num
+        ref = self.time if self.time is not None else pd.Timestamp.now(tz="UTC")
+        df["time"] = _utc_series(df["time"])
+        df["age_s"] = (ref - df["time"]).dt.total_seconds().to_numpy()
+        return df
+
+    def refresh(self) -> bool:
+        """Recompute the colours of buildings and sensor glyphs from the store.
+
+        Buildings with a fresh reading of the shown quantity take its colour (several
+        devices in one building: their mean); readings older than the style's ``max_age``
+        are grey; buildings whose devices measure the quantity but have no reading are
+        drawn in the no-data colour; all others stay neutral. Colours are written into the
+        mesh's ``colors`` array in place.
+
+        Returns
+        -------
+        bool
+            Whether any colour changed.
+        """
+        with self._lock:
+            self._new_data.clear()
+            style = self.style
+            df = self.readings()
+            df = df[df["key"] == self.quantity] if len(df) else df
+            n_dev = len(self.devices)
+            dev_val = np.full(n_dev, np.nan)
+            dev_stale = np.zeros(n_dev, dtype=bool)
+            measures = np.array([self.quantity in ks for ks in self.devices["quantities"]])
+            measures = measures.astype(bool).reshape(n_dev)
+            if len(df):
+                idx = self._device_index.reindex(df["device"].astype(str)).to_numpy()
+                ok = ~np.isnan(idx)
+                idx = idx[ok].astype(np.intp)
+                vals = df["num"].to_numpy(dtype=float)[ok]
+                stale = df["age_s"].to_numpy(dtype=float)[ok] > style.max_age
+                # several rows per device (e.g. temperature_1 and temperature_2): mean
+                agg = pd.DataFrame({"i": idx, "v": vals, "s": stale}).groupby("i")
+                mean = agg["v"].mean()
+                dev_val[mean.index.to_numpy()] = mean.to_numpy()
+                dev_stale[mean.index.to_numpy()] = agg["s"].all().to_numpy()
+                measures[idx] = True
+            self.values = pd.DataFrame(
+                {
+                    "device": self.devices["device"].to_numpy(),
+                    "value": dev_val,
+                    "stale": dev_stale,
+                    "measures": measures,
+                }
+            )
+            changed = self._paint_buildings(style, dev_val, dev_stale, measures)
+            if self.glyph_painter is not None:
+                rgb = colors(dev_val, style, dev_stale)
+                sel = np.flatnonzero(measures)
+                changed |= self.glyph_painter.paint(sel, rgb[sel])
+            return changed
+
+    def _paint_buildings(
+        self, style: Style, val: np.ndarray, stale: np.ndarray, measures: np.ndarray
+    ) -> bool:
+        rows = self.binding["row"].to_numpy()
+        sel = measures & (rows >= 0)
+        if not sel.any():
+            return self.painter.paint(np.empty(0, dtype=np.intp), np.empty((0, 3), np.uint8))
+        g = self.group_of_row[rows[sel]]
+        v, s = val[sel], stale[sel]
+        fresh_v = np.where(~s & ~np.isnan(v), v, np.nan)
+        frame = pd.DataFrame({"g": g, "fv": fresh_v, "v": v, "fresh": ~s & ~np.isnan(v)})
+        agg = frame.groupby("g").agg(fv=("fv", "mean"), v=("v", "mean"), fresh=("fresh", "any"))
+        groups = agg.index.to_numpy()
+        fresh = agg["fresh"].to_numpy()
+        value = np.where(fresh, agg["fv"].to_numpy(), agg["v"].to_numpy())
+        is_stale = ~fresh & ~np.isnan(value)
+        rgb = colors(value, style, is_stale)
+        rgb[np.isnan(value)] = NO_DATA_RGB
+        return self.painter.paint(groups, rgb)
+
+    def wait_ready(self, timeout: float = 60.0) -> bool:
+        """Wait until the simulator's history backfill is stored (no-op without simulator).
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait at most.
+
+        Returns
+        -------
+        bool
+            True when the history is in the store (or there is nothing to wait for).
+        """
+        sim = None if self._services is None else self._services.simulator
+        event = getattr(sim, "backfilled", None)
+        if event is not None and not event.wait(timeout):
+            return False
+        writer = self.writer
+        if writer is not None and hasattr(writer, "flush"):
+            writer.flush(timeout)
+        return True
+
+    @property
+    def has_new_data(self) -> bool:
+        """Whether the writer committed readings since the last :meth:`refresh`."""
+        return self._new_data.is_set()
+
+    def legend(self, lang: str = "de") -> dict:
+        """Return the legend of the shown quantity (see :func:`twin.scene.styles.legend`)."""
+        return legend(self.style, lang)
+
+    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+        """Return the first and last reading time in the store (UTC), or None when empty."""
+        r = self.store.time_range()
+        if r is None or r[0] is None:
+            return None
+        return to_utc(r[0]), to_utc(r[1])
+
+    # ------------------------------------------------------------------ picking
+
+    def row_at_cell(self, cell_id: int) -> int:
+        """Return the City row of a building-mesh cell (e.g. from a cell picker)."""
+        return int(self.mesh.cell_data["building"][int(cell_id)])
+
+    def device_at_cell(self, cell_id: int) -> str:
+        """Return the device id of a sensor-glyph cell."""
+        return str(self.devices["device"].iat[int(self.glyphs.cell_data["device"][int(cell_id)])])
+
+    def pick(self, x: float, y: float, z: float = 0.0, *, tolerance: float = 2.0) -> int | None:
+        """Return the City row at a local point (a picked surface point), or None.
+
+        Parameters
+        ----------
+        x, y, z : float
+            Local coordinates (as the renderer reports them); ``z`` is not needed.
+        tolerance : float
+            Metres around the footprint still counted as a hit (points on walls).
+        """
+        del z
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.city.buildings.geometry.to_numpy())
+        p = shapely.points(x + self.origin[0], y + self.origin[1])
+        hits = self._tree.query(p, predicate="within")
+        if len(hits):
+            return int(hits[0])
+        near = self._tree.query_nearest(p, max_distance=tolerance)
+        return int(near[0]) if len(near) else None
+
+    def rows_of(self, row: int) -> np.ndarray:
+        """Return all City rows of the building that ``row`` belongs to (its parts)."""
+        return np.flatnonzero(self.group_of_row == self.group_of_row[int(row)])
+
+    def building_position(self, row: int) -> tuple[float, float, float]:
+        """Return a local point on top of the building of ``row`` (for the camera)."""
+        rows = self.rows_of(row)
+        geom = shapely.union_all(self.city.buildings.geometry.to_numpy()[rows])
+        p = shapely.point_on_surface(geom)
+        top = float(self.group_top[self.group_of_row[int(row)]])
+        return (p.x - self.origin[0], p.y - self.origin[1], top)
+
+    # ------------------------------------------------------------------ cards, search
+
+    def building_card(self, row: int, lang: str = "de") -> dict:
+        """Return what the UI shows about a building (see :func:`cards.building_card`)."""
+        return cards.building_card(self, int(row), lang)
+
+    def device_card(self, device: str, lang: str = "de") -> dict:
+        """Return what the UI shows about a sensor (see :func:`cards.device_card`)."""
+        return cards.device_card(self, device, lang)
+
+    def sensors_table(
+        self, lang: str = "de", *, devices: Sequence[str] | None = None
+    ) -> list[dict]:
+        """Return one row per device for the sensor table (see :func:`cards.sensors_table`)."""
+        return cards.sensors_table(self, lang, devices=devices)
+
+    def search(self, text: str, *, limit: int = 10) -> list[dict]:
+        """Find streets, addresses, buildings and devices (see :class:`search.SearchIndex`)."""
+        if self._search is None:
+            self._search = search.SearchIndex(self)
+        return self._search.find(text, limit=limit)
+
+    # ------------------------------------------------------------------ rendering
+
+    def plotter(self, *, off_screen: bool | None = None, **kwargs: Any) -> Any:
+        """Return a :class:`pyvista.Plotter` with the city, context, sensors and camera.
+
+        See :func:`twin.scene.render.make_plotter` for the options.
+        """
+        return make_plotter(self, off_screen=off_screen, **kwargs)
+
+    def show(self, *, jupyter_backend: str | None = None, **kwargs: Any) -> Any:
+        """Render in a notebook or a window (``plotter().show(jupyter_backend=...)``)."""
+        self.refresh()
+        pl = self.plotter(**kwargs)
+        return pl.show(jupyter_backend=jupyter_backend)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Stop the simulator and ingests, flush and stop the writer, close the store."""
+        if self._services is not None:
+            self._services.close()
+            self._services = None
+
+    def __enter__(self) -> Twin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_city(cfg: SceneConfig) -> City:
+    """Load the City a scene names (a file) or generate the demo city.
+
+    Parameters
+    ----------
+    cfg : SceneConfig
+        The scene.
+
+    Returns
+    -------
+    City
+    """
+    src = cfg.city
+    if src.demo is not None:
+        from twin.geodata.demo import generate_city
+
+        return generate_city(buildings=src.demo["buildings"], seed=src.demo["seed"])
+    if src.path is None:
+        raise SceneError(f"{cfg.path or 'scene'}: city: no city file or demo given")
+    if src.path.suffix == ".parquet":
+        return City.load(src.path)
+    from twin.geodata.io import read_city
+
+    return read_city([src.path], crs=src.crs)
