@@ -126,15 +126,18 @@ def test_limburg_heights(limburg):
 def test_limburg_reads_fast():
     path = realdata_path(LIMBURG)
     read_osm(path)  # warm caches (pyproj database, imports)
-    best = min(_timed(read_osm, path) for _ in range(3))
-    # Budget: well under 2 s on the 2-core CI machine (measured ~0.5 s there).
-    assert best < 1.5, f"Limburg took {best:.2f} s"
+    runs = [_timed(read_osm, path) for _ in range(3)]
+    cpu = min(c for c, _ in runs)
+    wall = min(w for _, w in runs)
+    # Budget: well under 2 s. CPU time of all threads, not wall time, so that other jobs on
+    # the shared 2-core machine do not fail the test (measured ~0.5 s CPU, ~0.5 s wall idle).
+    assert cpu < 1.5, f"Limburg took {cpu:.2f} s of CPU ({wall:.2f} s wall)"
 
 
-def _timed(func, *args):
-    started = time.perf_counter()
+def _timed(func, *args) -> tuple[float, float]:
+    cpu, wall = time.process_time(), time.perf_counter()
     func(*args)
-    return time.perf_counter() - started
+    return time.process_time() - cpu, time.perf_counter() - wall
 
 
 def test_heidelberg_heights_with_units(caplog):
