@@ -244,3 +244,14 @@ def test_progress_bar(tmp_path, capsys):
     path = _write(_frame(3, height=[3.0, 4.0, 5.0]), tmp_path / "p.geojson")
     read_gis(path, progress=True)
     assert "3/3" in capsys.readouterr().err
+
+
+def test_numeric_house_numbers_read_as_integers(tmp_path):
+    src = _frame(
+        2,
+        height=[9.0, 9.0],
+        strasse=["Hauptstraße", "Kirchweg"],
+        hausnummer=[5.0, np.nan],
+    )
+    b = read_gis(_write(src, tmp_path / "num.gpkg")).buildings
+    assert b["address"].tolist() == ["Hauptstraße 5", "Kirchweg"]

@@ -384,20 +384,21 @@ def _heights(gdf: gpd.GeoDataFrame, path: Path, height_column: str | None) -> pd
 
 
 def _text(gdf: gpd.GeoDataFrame, columns: list[str], key: str) -> pd.Series | None:
+    """Return the text of attribute ``key`` (None for missing/empty values), or None."""
     col = _find(columns, ATTRIBUTE_COLUMNS[key])
     if col is None:
         return None
-
-    def clean(v: Any) -> str | None:
-        if v is None or (not isinstance(v, str) and pd.isna(v)):
-            return None
-        text = str(v).strip()
-        return None if text == "" or (key == "building_type" and text == "yes") else text
-
-    s = pd.Series(
-        [clean(v) for v in gdf[col].to_numpy(dtype=object)], index=gdf.index, dtype=object
-    )
-    return s
+    raw = gdf[col]
+    na = raw.isna().to_numpy()
+    if pd.api.types.is_float_dtype(raw) and np.all(np.mod(raw[~na], 1) == 0):
+        raw = raw.astype("Int64")  # 5.0 → "5" for house numbers, storeys, codes
+    text = raw.astype(str).str.strip()
+    bad = na | (text == "").to_numpy()
+    if key == "building_type":
+        bad |= (text == "yes").to_numpy()
+    out = text.to_numpy(dtype=object)
+    out[bad] = None
+    return pd.Series(out, index=gdf.index, dtype=object)
 
 
 def _to_city(gdf: gpd.GeoDataFrame, path: Path, crs: str | None, height_column: str | None) -> City:
