@@ -144,3 +144,12 @@ def test_derive_heights_without_columns():
     out = derive_heights({}, n=2)
     assert out["height"].tolist() == [DEFAULT_HEIGHT, DEFAULT_HEIGHT]
     assert out["height_source"].tolist() == ["default", "default"]
+
+
+def test_derive_heights_logs_unreadable_values(caplog):
+    with caplog.at_level(logging.INFO, logger="twin.geodata.heights"):
+        out = derive_heights(
+            {"height": ["tall", "tall", "10;12", None, "7 m"], "building:levels": ["2"] * 5}
+        )
+    assert out["height_source"].tolist() == ["levels", "levels", "levels", "levels", "measured"]
+    assert "ignored 3 unreadable height value(s), e.g. 'tall', '10;12'" in caplog.text

@@ -239,19 +239,24 @@ def default_height(building_type: str | None) -> float:
     return DEFAULT_HEIGHTS.get(str(building_type).strip().lower(), DEFAULT_HEIGHT)
 
 
-def _map_unique(values: Iterable[Any], func: Any, n: int) -> np.ndarray:
-    """Apply ``func`` to each distinct value once; return float64 with NaN for None."""
+def _map_unique(
+    values: Iterable[Any], func: Any, n: int, unreadable: dict[str, int] | None = None
+) -> np.ndarray:
+    """Apply ``func`` to each distinct value once; return float64 with NaN for None.
+
+    Values that are present but give None are counted in ``unreadable`` (text → rows).
+    """
     series = pd.Series(list(values) if not isinstance(values, pd.Series) else values)
     if len(series) != n:
         raise ValueError(f"tag column has {len(series)} values, expected {n}")
     series = series.astype(object).where(series.notna(), None)
-    uniques = pd.unique(series.to_numpy())
+    counts = series.value_counts(dropna=True)
     table = {}
-    for u in uniques:
-        if u is None:
-            continue
+    for u, count in counts.items():
         v = func(u)
         table[u] = np.nan if v is None else v
+        if v is None and unreadable is not None and str(u).strip():
+            unreadable[str(u)] = unreadable.get(str(u), 0) + int(count)
     out = series.map(table)
     return np.array(pd.to_numeric(out, errors="coerce"), dtype="float64")
 
@@ -288,9 +293,11 @@ def derive_heights(tags: Mapping[str, Any] | pd.DataFrame, n: int | None = None)
     if n is None:
         n = len(tags) if isinstance(tags, pd.DataFrame) else len(next(iter(tags.values()), []))
 
+    unreadable: dict[str, dict[str, int]] = {}
+
     def col(name: str, func: Any) -> np.ndarray:
         if name in tags:
-            return _map_unique(tags[name], func, n)
+            return _map_unique(tags[name], func, n, unreadable.setdefault(name, {}))
         return np.full(n, np.nan)
 
     measured = col("height", parse_length)
@@ -328,6 +335,10 @@ def derive_heights(tags: Mapping[str, Any] | pd.DataFrame, n: int | None = None)
         has_measured, measured, np.where(has_levels, from_levels, min_height + defaults)
     )
 
+    for name, texts in unreadable.items():
+        if texts:
+            shown = ", ".join(repr(t) for t in sorted(texts, key=lambda t: -texts[t])[:5])
+            log.info("ignored %d unreadable %s value(s), e.g. %s", sum(texts.values()), name, shown)
     bad = height <= min_height
     if bad.any():
         log.warning(
