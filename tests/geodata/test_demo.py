@@ -87,7 +87,7 @@ def test_heights_are_honest(city):
     assert apartments["levels"].between(4, 6).all()
     # A few high-rises; the Rathaus (about 70 m) is the tallest.
     tall = b[b["height"] >= 36]
-    assert 3 <= len(tall) <= 30
+    assert 4 <= len(tall) <= 12
     top = b.loc[b["height"].idxmax()]
     assert top["id"] == "demo/rathaus" and 66 <= top["height"] <= 72
 

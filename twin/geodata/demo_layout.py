@@ -48,6 +48,8 @@ BRIDGES = (
 )
 
 CENTRE_D, SUBURB, INDUSTRY, TOWER = 0, 1, 2, 3
+#: Number of high-rise blocks (besides the Rathaus landmark).
+N_TOWERS = 6
 
 #: Named parks at fixed places: (name, minx, miny, maxx, maxy). None holds a landmark.
 NAMED_PARKS = (
@@ -374,9 +376,11 @@ def build_layout(scale: float, rng: np.random.Generator) -> Layout:
     blk = blk[blk[:, 2] - blk[:, 0] >= 30.0]
     seg_all = np.concatenate(seg)
     dist_blk = blk[:, 4].astype(np.int8)
-    # A few centre blocks hold a high-rise instead of a perimeter ring.
-    centre = np.flatnonzero(dist_blk == CENTRE_D)
-    towers = centre[rng.random(len(centre)) < 0.016]
+    # A few blocks near the centre hold a high-rise instead of a perimeter ring.
+    mid_x, mid_y = (blk[:, 0] + blk[:, 2]) / 2, (blk[:, 1] + blk[:, 3]) / 2
+    near = (dist_blk == CENTRE_D) & (np.hypot(mid_x - CENTRE[0], mid_y - CENTRE[1]) < 900.0)
+    near = np.flatnonzero(near)
+    towers = rng.choice(near, min(N_TOWERS, len(near)), replace=False)
     dist_blk[towers] = TOWER
     # Main roads get names that suit a long road ("...straße", "...allee", "...ring"),
     # minor streets the others ("...weg", "...gasse", "...pfad").
