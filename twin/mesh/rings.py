@@ -167,6 +167,16 @@ def polygon_rings(
     xyz, ring = xyz[keep], ring[keep]
     n_rings = len(rpoly)
     length = np.bincount(ring, minlength=n_rings)
+    # Earcut silently skips collinear vertices; the walls would still use them and the
+    # surface would get T-junctions (open edges). Remove them from footprints first: the
+    # shape is unchanged. (3D surfaces keep theirs: a neighbouring surface may have a
+    # corner there; triangulate() closes what earcut skips.)
+    for _ in range(0 if include_z else 2):
+        straight = _collinear(xyz, ring, length)
+        if not straight.any():
+            break
+        xyz, ring = xyz[~straight], ring[~straight]
+        length = np.bincount(ring, minlength=n_rings)
 
     # Degenerate rings and polygons whose exterior is degenerate.
     ok_ring = length >= 3
@@ -199,6 +209,40 @@ def polygon_rings(
     if area is not None:
         _orient(rings_out, area)
     return rings_out
+
+
+def _collinear(xyz: np.ndarray, ring: np.ndarray, length: np.ndarray) -> np.ndarray:
+    """Mask of vertices on a straight line through their neighbours (or a zero-width spike).
+
+    Parameters
+    ----------
+    xyz : numpy.ndarray
+        Vertices of contiguous rings (2D or 3D), no closing vertex.
+    ring : numpy.ndarray
+        Ring index of each vertex.
+    length : numpy.ndarray
+        Vertex count of each ring.
+    """
+    n = len(xyz)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    start = np.zeros(len(length), dtype=np.int64)
+    np.cumsum(length[:-1], out=start[1:])
+    idx = np.arange(n)
+    first = start[ring]
+    pos = idx - first
+    nxt = np.where(pos + 1 == length[ring], first, idx + 1)
+    prv = np.where(pos == 0, first + length[ring] - 1, idx - 1)
+    d1 = xyz[idx] - xyz[prv]
+    d2 = xyz[nxt] - xyz[idx]
+    if xyz.shape[1] == 2:
+        cross2 = (d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]) ** 2
+    else:
+        c = np.cross(d1, d2)
+        cross2 = np.einsum("ij,ij->i", c, c)
+    scale2 = np.einsum("ij,ij->i", d1, d1) * np.einsum("ij,ij->i", d2, d2)
+    # |sin(angle)| below 1e-9: at most a nanometre off per metre of edge.
+    return (cross2 <= 1e-18 * scale2) & (length[ring] > 3)
 
 
 def _signed_areas(xy: np.ndarray, ring: np.ndarray, length: np.ndarray) -> np.ndarray:

@@ -67,6 +67,10 @@ def triangulate(rings: Rings, xy: np.ndarray | None = None) -> tuple[np.ndarray,
         flip = cross < 0
         if flip.any():
             tris_ec[flip] = tris_ec[flip][:, ::-1]
+    tris_fix, poly_fix = _close_skipped(rings, tris_ec, np.flatnonzero(~convex))
+    if len(tris_fix):
+        tris_ec = np.concatenate([tris_ec, tris_fix])
+        poly_ec = np.concatenate([poly_ec, poly_fix])
     if not len(tris_ec):
         tris, poly = tris_fan, poly_fan
     else:
@@ -74,6 +78,49 @@ def triangulate(rings: Rings, xy: np.ndarray | None = None) -> tuple[np.ndarray,
         poly = np.concatenate([poly_fan, poly_ec])
     log.debug("triangulated %d polygons, %d of them by earcut", n_poly, int((~convex).sum()))
     return tris, poly
+
+
+def _close_skipped(
+    rings: Rings, tris: np.ndarray, polys: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill the T-junctions left where earcut skipped a (collinear) ring vertex.
+
+    Earcut drops collinear vertices of rings it merges (holes); an adjacent wall or surface
+    still uses them, which leaves open edges. For each run of skipped vertices ``u1..um``
+    between the used vertices ``p`` and ``q``, add the zero-area fan
+    ``(p, u1, u2) ... (p, um, q)``: it shares every edge with its neighbours, so the surface
+    stays closed and consistently oriented.
+    """
+    empty = (np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64))
+    if not len(polys):
+        return empty
+    in_poly = np.zeros(rings.n_polygons, dtype=bool)
+    in_poly[polys] = True
+    ring = rings.vertex_ring()
+    used = np.zeros(rings.n_vertices, dtype=bool)
+    used[tris.ravel()] = True
+    skipped = np.flatnonzero(in_poly[rings.poly[ring]] & ~used)
+    if not len(skipped):
+        return empty
+    nxt = rings.next_vertex()
+    prev = np.empty_like(nxt)
+    prev[nxt] = np.arange(len(nxt))
+    out = []
+    poly = []
+    for u in skipped.tolist():  # rare: only where earcut dropped something
+        p = prev[u]
+        steps = 0
+        while not used[p] and steps < rings.length[ring[u]]:
+            p = prev[p]
+            steps += 1
+        if not used[p]:
+            continue  # the whole ring was skipped (degenerate): nothing to close
+        out.append((p, u, nxt[u]))
+        poly.append(rings.poly[ring[u]])
+    log.debug("closed %d vertices skipped by earcut", len(out))
+    if not out:
+        return empty
+    return np.asarray(out, dtype=np.int64), np.asarray(poly, dtype=np.int64)
 
 
 def _convex(rings: Rings, xy: np.ndarray) -> np.ndarray:
