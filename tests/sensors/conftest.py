@@ -189,3 +189,28 @@ def mosquitto(request: pytest.FixtureRequest, make_mosquitto) -> MosquittoBroker
     """A started mosquitto broker; options by indirect parametrisation (see the module doc)."""
     options = getattr(request, "param", None) or {}
     return make_mosquitto(**options)
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.05):
+    """Poll ``predicate`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+def publish_pairs(url: str, pairs, *, qos: int = 1, **options) -> int:
+    """Publish ``(topic, payload)`` pairs through a capped Publisher and wait for all acks."""
+    from twin.sensors.mqtt import Publisher, parse_url
+
+    count = 0
+    with Publisher(parse_url(url, env={}), **options) as publisher:
+        for topic, payload in pairs:
+            publisher.publish(topic, payload, qos=qos)
+            count += 1
+        assert publisher.flush(60), f"{publisher.outstanding} messages not acknowledged"
+    return count
