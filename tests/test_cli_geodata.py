@@ -132,6 +132,14 @@ def test_export_glb(demo_file, tmp_path, capsys):
     assert "exported 500 buildings" in capsys.readouterr().out
 
 
+def test_export_cityjson(demo_file, tmp_path, capsys):
+    out = tmp_path / "demo.city.json"
+    assert main(["export", str(demo_file), "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["type"] == "CityJSON"
+    assert "demo/rathaus" in json.dumps(doc)
+
+
 BROKEN = {
     "truncated.gml": (
         b'<?xml version="1.0"?>\n<core:CityModel xmlns:core="http://www.opengis.net/citygml/2.0"'
@@ -170,14 +178,19 @@ def test_import_unknown_crs_exits_2(tmp_path, capsys):
     assert "unknown CRS 'EPSG:999999'" in err and "\n" not in err
 
 
-def test_other_bad_input_exits_2(tmp_path, capsys):
+def test_other_bad_input_exits_2(tmp_path, capsys, demo_file):
     plain = tmp_path / "plain.parquet"
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("not a directory")
     gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(0, 0)], crs="EPSG:4326").to_parquet(plain)
     cases = [
         ["import", str(tmp_path / "missing.osm"), "--out", str(tmp_path / "o.parquet")],
         ["info", str(tmp_path / "missing.parquet")],
         ["info", str(plain)],
         ["generate", "--out", str(tmp_path / "g.parquet"), "--buildings", "5"],
+        ["generate", "--out", str(a_file / "g.parquet"), "--buildings", "30"],
+        ["export", str(demo_file), "--out", str(tmp_path / "city.xyz")],
+        ["export", str(plain), "--out", str(tmp_path / "city.glb")],
     ]
     for argv in cases:
         assert main(argv) == 2, argv
