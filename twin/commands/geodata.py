@@ -144,8 +144,8 @@ def format_info(info: dict[str, Any], path: str) -> str:
         Lines of ``key  value``.
     """
 
-    def counts(d: dict[str, int]) -> str:
-        return ", ".join(f"{k} {v:,}" for k, v in d.items()) or "-"
+    def counts(d: dict[str, int], prefix: str = "") -> str:
+        return ", ".join(f"{prefix}{k}: {v:,}" for k, v in d.items()) or "-"
 
     minx, miny, maxx, maxy = info["bbox"]
     h = info["height"]
@@ -166,7 +166,7 @@ def format_info(info: dict[str, Any], path: str) -> str:
         ("Height", f"min {h['min']:.1f} m, mean {h['mean']:.1f} m, max {h['max']:.1f} m"),
         ("Height source", counts(info["height_source"])),
         ("Formats", counts(info["formats"])),
-        ("LoD", counts(info["lod"])),
+        ("Level of detail", counts(info["lod"], "LoD")),
         ("Sources", "; ".join(info["sources"]) or "-"),
         ("Attribution", "; ".join(info["attribution"]) or "-"),
     ]
