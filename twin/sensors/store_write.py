@@ -17,7 +17,9 @@ from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from twin.sensors.model import DeadLetter, Message
 from twin.sensors.store_queries import UPDATE_SEEN, UPSERT_LATEST
@@ -149,7 +151,11 @@ def write_batch(
     # 3. Rows.
     up_cols: dict[str, list] = {c: [] for c in _RAW_COLUMNS}
     ev_cols: dict[str, list] = {c: [] for c in _EVENT_COLUMNS}
-    rd_cols: dict[str, list] = {c: [] for c in _READING_COLUMNS}
+    counts: list[int] = []
+    r_quantity: list[str] = []
+    r_value: list[float | None] = []
+    r_unit: list[str] = []
+    r_text: list[str | None] = []
     devices: set[str] = set()
     quantities: set[str] = set()
     n_up = n_ev = 0
@@ -178,36 +184,50 @@ def write_batch(
             strict=True,
         ):  # fmt: skip
             up_cols[col].append(value)
-        for r in m.readings:
-            rd_cols["device"].append(key)
-            rd_cols["time"].append(m.time)
-            rd_cols["quantity"].append(r.quantity)
-            rd_cols["value"].append(r.value)
-            rd_cols["unit"].append(r.unit)
-            rd_cols["text"].append(r.text)
-            rd_cols["f_cnt"].append(m.f_cnt)
-            rd_cols["rssi"].append(m.rssi)
-            rd_cols["snr"].append(m.snr)
-            rd_cols["received_at"].append(m.received_at)
-            rd_cols["format"].append(m.format)
-            rd_cols["uid"].append(uid)
-            quantities.add(r.quantity)
-    n_readings = len(rd_cols["device"])
-    if n_up:
-        _insert(cur, "raw_messages", pa.table(up_cols, schema=_RAW_SCHEMA))
+        readings = m.readings
+        counts.append(len(readings))
+        for r in readings:
+            r_quantity.append(r.quantity)
+            r_value.append(r.value)
+            r_unit.append(r.unit)
+            r_text.append(r.text)
+    n_readings = len(r_quantity)
     if n_ev:
         _insert(cur, "events", pa.table(ev_cols, schema=_EVENT_SCHEMA))
     tmin = tmax = None
+    if n_up:
+        raw = pa.table(up_cols, schema=_RAW_SCHEMA)
+        _insert(cur, "raw_messages", raw)
     if n_readings:
-        table = pa.table(rd_cols, schema=_READING_SCHEMA)
+        # Message-level columns repeated once per reading, in Arrow, not in Python.
+        rows = np.repeat(np.arange(n_up), counts)
+        base = raw.select(_PER_MESSAGE).take(pa.array(rows))
+        table = pa.table(
+            {
+                "device": base["device"],
+                "time": base["time"],
+                "quantity": pa.array(r_quantity, pa.string()),
+                "value": pa.array(r_value, pa.float64()),
+                "unit": pa.array(r_unit, pa.string()),
+                "text": pa.array(r_text, pa.string()),
+                "f_cnt": base["f_cnt"],
+                "rssi": base["rssi"],
+                "snr": base["snr"],
+                "received_at": base["received_at"],
+                "format": base["format"],
+                "uid": base["uid"],
+            },
+            schema=_READING_SCHEMA,
+        )
         _insert(cur, "readings", table)
         cur.register("_new_readings", table)
         try:
             cur.execute(UPSERT_LATEST)
         finally:
             cur.unregister("_new_readings")
-        times = rd_cols["time"]
-        tmin, tmax = min(times), max(times)
+        span = pc.min_max(table["time"]).as_py()
+        tmin, tmax = span["min"], span["max"]
+        quantities.update(r_quantity)
     if dead:
         table = pa.table(
             {
@@ -256,18 +276,19 @@ def _ensure_devices(
                 info[1] = heard if info[1] is None else max(info[1], heard)
             info[2] = m.location or info[2]
     if new:
-        rows = []
-        for key, m in new.items():
-            loc = seen[key][2]
-            rows.append(
-                (key, m.device_id, m.dev_eui, m.device_id,
-                 loc[0] if loc else None, loc[1] if loc else None)
-            )  # fmt: skip
-        cur.executemany(
-            "INSERT INTO devices (device, device_id, dev_eui, name, lat, lon, known) "
-            "VALUES (?, ?, ?, ?, ?, ?, false)",
-            rows,
+        locs = [seen[key][2] for key in new]
+        table = pa.table(
+            {
+                "device": pa.array(list(new), pa.int32()),
+                "device_id": pa.array([m.device_id for m in new.values()], pa.string()),
+                "dev_eui": pa.array([m.dev_eui for m in new.values()], pa.string()),
+                "name": pa.array([m.device_id for m in new.values()], pa.string()),
+                "lat": pa.array([loc[0] if loc else None for loc in locs], pa.float64()),
+                "lon": pa.array([loc[1] if loc else None for loc in locs], pa.float64()),
+                "known": pa.array([False] * len(new), pa.bool_()),
+            }
         )
+        _insert(cur, "devices", table)
     if seen:
         table = pa.table(
             {
@@ -320,8 +341,8 @@ _DEAD_SCHEMA = pa.schema(
     [("received_at", _TS), ("topic", pa.string()), ("payload", pa.binary()), ("error", pa.string())]
 )
 _RAW_COLUMNS = tuple(_RAW_SCHEMA.names)
+_PER_MESSAGE = ["device", "time", "f_cnt", "rssi", "snr", "received_at", "format", "uid"]
 _EVENT_COLUMNS = tuple(_EVENT_SCHEMA.names)
-_READING_COLUMNS = tuple(_READING_SCHEMA.names)
 
 
 def _insert(cur: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> None:
