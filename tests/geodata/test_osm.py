@@ -440,3 +440,18 @@ def test_random_footprints_keep_their_area(tmp_path_factory, data):
 def test_bad_crs_override(crs, message):
     with pytest.raises(GeodataError, match=message):
         read_osm(FIXTURES / "multipolygon_hole.osm", crs=crs)
+
+
+def test_duplicate_objects_are_kept_once(tmp_path, caplog):
+    # Two extracts pasted together without merging repeat way 105.
+    text = (FIXTURES / "building_parts.osm").read_text()
+    house = text[text.index('  <way id="105">') : text.index("</osm>")]
+    path = tmp_path / "twice.osm"
+    path.write_text(text.replace("</osm>", house + "</osm>"))
+    with caplog.at_level(logging.WARNING, logger=LOG):
+        city = read_osm(path)
+    assert city.buildings["id"].is_unique
+    assert (city.buildings["id"] == "osm/w105").sum() == 1
+    assert "twice.osm: 1 object(s) appear more than once, kept the first of each: osm/w105" in (
+        caplog.text
+    )

@@ -96,6 +96,16 @@ def read_osm(path: str | Path, *, crs: str | None = None, progress: bool = False
     if problems:
         log_dropped(problems, "building way(s)/relation(s)", source=path.name)
     geoms, keep = repair(geoms, ids, source=path.name)
+    duplicated = pd.Index(ids).duplicated(keep="first")
+    if duplicated.any():  # e.g. extracts concatenated without merging
+        dupes = sorted({i for i, d in zip(ids, duplicated, strict=True) if d})
+        log.warning(
+            "%s: %d object(s) appear more than once, kept the first of each: %s",
+            path.name,
+            len(dupes),
+            ", ".join(dupes[:5]) + (f" and {len(dupes) - 5} more" if len(dupes) > 5 else ""),
+        )
+        keep &= ~duplicated
     ids = [i for i, k in zip(ids, keep, strict=True) if k]
     geoms = geoms[keep]
     tags = tags.loc[keep].reset_index(drop=True)
