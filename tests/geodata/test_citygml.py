@@ -332,3 +332,25 @@ def test_cli_import_turns_broken_citygml_into_exit_code_2(tmp_path, capsys):
     assert "Traceback" not in err and err.count("\n") == 1
     ok = main(["import", str(V2), "--out", str(tmp_path / "city.parquet")])
     assert ok == 0 and City.load(tmp_path / "city.parquet").n_buildings == 3
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.rsplit(" ", 1)[0], r"14 numbers in a posList, expected a multiple of"),
+        (lambda t: t.replace("95.00", "nan", 1), r"holds NaN or infinity"),
+    ],
+)
+def test_bad_poslist_contents(tmp_path, edit, message):
+    lines = V2.read_text().splitlines()
+    ground = next(i for i, line in enumerate(lines) if "GroundSurface" in line)
+    idx = next(i for i, line in enumerate(lines) if "<gml:posList>" in line and i > ground)
+    head, rest = lines[idx].split("<gml:posList>")
+    text, tail = rest.split("</gml:posList>")
+    lines[idx] = f"{head}<gml:posList>{edit(text)}</gml:posList>{tail}"
+    path = tmp_path / "bad.gml"
+    path.write_text("\n".join(lines))
+    with pytest.raises(
+        GeodataError, match=rf"bad\.gml: line {idx + 1}: building BLDG_A: .*{message}"
+    ):
+        read_citygml(path)

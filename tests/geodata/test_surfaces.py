@@ -141,10 +141,28 @@ def test_pack_writes_multipolygon_z_with_absolute_coordinates():
 def test_degenerate_polygons_are_dropped_and_counted():
     b = surf.SurfaceBuilder()
     assert not b.add_polygon(0, [np.array([(0, 0, 0), (1, 1, 1)], float)])
-    assert not b.add_polygon(0, [np.array([(0, 0, 0), (1, 1, 1), (0, 0, 0)], float)])
-    assert b.add_polygon(0, [np.array([(0, 0, 0), (1, 0, 0), (1, 1, 0)], float)])
+    b.add_polygon(0, [np.array([(0, 0, 0), (1, 1, 1), (0, 0, 0)], float)])  # 2 distinct
+    square = np.array([(0, 0, 0), (1, 0, 0), (1, 1, 0), (0, 1, 0)], float)
+    sliver_hole = np.array([(0.2, 0.2, 0), (0.4, 0.4, 0), (0.2, 0.2, 0)], float)
+    assert b.add_polygon(0, [square, sliver_hole])
+    batch = b.build(n_rows=1)
     assert b.dropped == 2
-    assert b.build(n_rows=1).n_polygons == 1
+    assert batch.n_polygons == 1
+    assert batch.ring_offsets.tolist() == [0, 5]  # the square closed, the sliver hole gone
+
+
+def test_add_block_closes_open_rings_and_keeps_closed_ones():
+    b = surf.SurfaceBuilder()
+    tri_open = [(0, 0, 0), (4, 0, 0), (4, 3, 0)]
+    square_closed = [(0, 0, 1), (2, 0, 1), (2, 2, 1), (0, 2, 1), (0, 0, 1)]
+    xyz = np.array(tri_open + square_closed, float)
+    b.add_block([3, 1], ["G", "R"], [1, 1], np.array([3, 5]), xyz)
+    batch = b.build(n_rows=4)
+    assert batch.poly_row.tolist() == [1, 3]  # grouped by row
+    assert batch.ring_offsets.tolist() == [0, 5, 9]
+    np.testing.assert_array_equal(batch.xyz[8], (0, 0, 0))
+    _, area = surf.normals(batch)
+    np.testing.assert_allclose(area, [4, 6])
 
 
 def test_indexed_rings_with_vertex_blocks():

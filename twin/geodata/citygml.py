@@ -38,7 +38,9 @@ from twin.geodata.city import City
 from twin.geodata.citygml_gml import (
     GML,
     GML_ID,
+    POSLIST_TAGS,
     XLINK_HREF,
+    PosListBatch,
     address,
     free,
     gml_id,
@@ -46,6 +48,7 @@ from twin.geodata.citygml_gml import (
     local,
     namespace,
     ring_coords,
+    srs_dimension,
     to_float,
 )
 from twin.geodata.citygml_model import (
@@ -238,6 +241,8 @@ class _Reader:
         self._ids: dict[str, Any] | None = None
         self._root_elem: Any = None
         self._has_links = False
+        self._dim: int | None = None
+        self.poslists = PosListBatch(path, self.builder)
 
     # -- streaming -------------------------------------------------------------------
     def parse(self, stream: IO[bytes]) -> None:
@@ -261,6 +266,7 @@ class _Reader:
                     name = local(child.tag)
                     self.skipped_objects[name] = self.skipped_objects.get(name, 0) + 1
             free(elem)
+        self.poslists.flush()
 
     def log_summary(self) -> None:
         if self.skipped_objects:
@@ -287,6 +293,7 @@ class _Reader:
         self._ids = None
         self._root_elem = elem
         self._has_links = bool(_ANY_HREF(elem))
+        self._dim = None
         sid = gml_id(elem) or f"building-{self.n_buildings}"
         self._feature(elem, sid, parent=None, inherited=None)
         self._root_elem = None
@@ -380,15 +387,32 @@ class _Reader:
                 for geom in prop:
                     if isinstance(geom.tag, str) and geom.get("srsName"):
                         rec.crs = geom.get("srsName")
+            kind = code or surf.UNKNOWN
             for poly in self._polygons(prop, seen):
-                rings = self._rings(poly, rec.source_id)
-                if rings and self.builder.add_polygon(row, rings, code or surf.UNKNOWN):
+                rings = list(poly.iter(_RING_TAGS))
+                # Fast path: every ring a single 3D posList (nearly all real data).
+                pls = [r[0] for r in rings if len(r) == 1 and r[0].tag in POSLIST_TAGS]
+                if rings and len(pls) == len(rings) and all(self._is_3d(p) for p in pls):
+                    self.poslists.add(row, kind, pls, rec.source_id)
+                    added += 1
+                    continue
+                self.poslists.flush()  # keep polygon order
+                arrays = self._rings(poly, rec.source_id)
+                if arrays and self.builder.add_polygon(row, arrays, kind):
                     added += 1
         if not added:
             self.no_geometry += 1
             return
         rec.lod = lod
         self.records.append(rec)
+
+    def _is_3d(self, poslist: Any) -> bool:
+        dim = poslist.get("srsDimension")
+        if dim is None:  # inherited: look it up once per building
+            if self._dim is None:
+                self._dim = srs_dimension(poslist)
+            return self._dim == 3
+        return dim == "3"
 
     def _polygons(self, elem: Any, seen: set[Any]) -> list[Any]:
         """Polygons under ``elem``, following xlink:href inside the building."""

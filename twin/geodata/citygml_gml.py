@@ -7,6 +7,7 @@ functions serve CityGML 1.0 (GML 3.1.1, xAL 2.0), 2.0 and 3.0 (GML 3.2, xAL 3).
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -183,3 +184,93 @@ def address(elem: Any) -> str | None:
     line2 = " ".join(p for p in (postcode, city) if p)
     text = ", ".join(p for p in (line1, line2) if p)
     return text or None
+
+
+class PosListBatch:
+    """Collect the ``gml:posList`` texts of many 3D polygons; parse them in bulk.
+
+    Parsing ring by ring costs a Python call and a NumPy array per ring. Here the texts of a
+    chunk (a few MB) are joined with a ``nan`` separator and parsed by one C call
+    (:func:`numpy.fromstring`); the separators give the ring lengths. The result goes to the
+    :class:`~twin.geodata.surfaces.SurfaceBuilder` with one :meth:`add_block` call.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file, for error messages.
+    builder : SurfaceBuilder
+        Receives the polygons.
+    chunk_chars : int
+        Flush after this many characters of coordinates.
+    """
+
+    def __init__(self, path: Path, builder: Any, chunk_chars: int = 4_000_000) -> None:
+        self.path = path
+        self.builder = builder
+        self.chunk_chars = chunk_chars
+        self._reset()
+
+    def _reset(self) -> None:
+        self.rows: list[int] = []
+        self.kinds: list[str] = []
+        self.rings_per_poly: list[int] = []
+        self.texts: list[str] = []
+        self.lines: list[int] = []
+        self.sids: list[str] = []
+        self.chars = 0
+
+    def add(self, row: int, kind: str, poslists: list[Any], sid: str) -> None:
+        """Queue one polygon given by the posList elements of its rings (exterior first)."""
+        for pl in poslists:
+            text = pl.text or ""
+            self.texts.append(text)
+            self.lines.append(pl.sourceline)
+            self.sids.append(sid)
+            self.chars += len(text)
+        self.rows.append(row)
+        self.kinds.append(kind)
+        self.rings_per_poly.append(len(poslists))
+        if self.chars > self.chunk_chars:
+            self.flush()
+
+    def flush(self) -> None:
+        """Parse the queued texts and hand the polygons to the builder."""
+        if not self.texts:
+            return
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")
+                values = np.fromstring(" nan ".join(self.texts), sep=" ")
+        except (ValueError, DeprecationWarning):
+            values = None
+        sep = np.isnan(values) if values is not None else None
+        if values is None or int(sep.sum()) != len(self.texts) - 1:
+            self._raise_bad_text()
+        cuts = np.flatnonzero(sep)
+        counts = np.diff(np.concatenate([[-1], cuts, [len(values)]])) - 1
+        bad = np.flatnonzero(counts % 3)
+        if len(bad):
+            i = int(bad[0])
+            raise GeodataError(
+                f"{self.path}: line {self.lines[i]}: building {self.sids[i]}: {counts[i]} "
+                "numbers in a posList, expected a multiple of srsDimension=3"
+            )
+        xyz = values[~sep].reshape(-1, 3)
+        self.builder.add_block(self.rows, self.kinds, self.rings_per_poly, counts // 3, xyz)
+        self._reset()
+
+    def _raise_bad_text(self) -> None:
+        for text, line, sid in zip(self.texts, self.lines, self.sids, strict=True):
+            try:
+                values = np.array(text.split(), dtype=np.float64)
+            except ValueError as err:
+                raise GeodataError(
+                    f"{self.path}: line {line}: building {sid}: <posList> holds a "
+                    f"non-number; expected space-separated coordinates ({err})"
+                ) from err
+            if not np.isfinite(values).all():
+                raise GeodataError(
+                    f"{self.path}: line {line}: building {sid}: <posList> holds NaN or "
+                    "infinity; expected finite coordinates"
+                )
+        raise GeodataError(f"{self.path}: unreadable coordinates")  # pragma: no cover

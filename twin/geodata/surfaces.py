@@ -106,6 +106,11 @@ class SurfaceBatch:
 class SurfaceBuilder:
     """Collect polygons row by row, then :meth:`build` one :class:`SurfaceBatch`.
 
+    Polygons come in one of two ways: as coordinates (:meth:`add_polygon` one at a time,
+    :meth:`add_block` many at once, as the CityGML reader does) or as vertex indices into
+    registered vertex blocks (:meth:`add_vertices` + :meth:`add_indexed`, CityJSON). Rings
+    are closed and degenerate ones dropped in :meth:`build`, vectorised.
+
     Examples
     --------
     >>> import numpy as np
@@ -116,12 +121,14 @@ class SurfaceBuilder:
     1
     """
 
-    rings: list[np.ndarray] = field(default_factory=list)
     rings_per_poly: list[int] = field(default_factory=list)
     poly_row: list[int] = field(default_factory=list)
     poly_type: list[str] = field(default_factory=list)
-    #: Polygons dropped because their exterior ring had fewer than 3 distinct points.
+    #: Polygons dropped because their exterior ring had fewer than 3 distinct points
+    #: (complete after :meth:`build`).
     dropped: int = 0
+    # Coordinate mode: chunks of (xyz, ring lengths) in polygon order.
+    chunks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     # Indexed mode (CityJSON): vertex blocks plus flat vertex indices of closed rings.
     blocks: list[np.ndarray] = field(default_factory=list)
     n_block_vertices: int = 0
@@ -167,7 +174,7 @@ class SurfaceBuilder:
         IndexError
             If an index lies outside the block.
         """
-        if self.rings:
+        if self.chunks:
             raise RuntimeError("a SurfaceBuilder takes coordinate or indexed rings, not both")
         limit = self.n_block_vertices - base
         n_rings = 0
@@ -194,7 +201,7 @@ class SurfaceBuilder:
         return True
 
     def add_polygon(self, row: int, rings: Sequence[np.ndarray], kind: str = UNKNOWN) -> bool:
-        """Add one polygon.
+        """Add one polygon given by coordinates.
 
         Parameters
         ----------
@@ -208,24 +215,49 @@ class SurfaceBuilder:
         Returns
         -------
         bool
-            False when the polygon was degenerate and dropped.
+            False when the exterior ring has fewer than 3 points (the polygon is dropped);
+            subtler degeneracies are dropped by :meth:`build`.
         """
         if self.index:
             raise RuntimeError("a SurfaceBuilder takes coordinate or indexed rings, not both")
-        kept = []
-        for i, ring in enumerate(rings):
-            closed = _close(ring)
-            if closed is None:
-                if i == 0:
-                    self.dropped += 1
-                    return False
-                continue
-            kept.append(closed)
-        self.rings.extend(kept)
-        self.rings_per_poly.append(len(kept))
+        arrays = [np.asarray(r, dtype=np.float64).reshape(-1, 3) for r in rings]
+        if not arrays or len(arrays[0]) < 3:
+            self.dropped += 1
+            return False
+        lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+        self.chunks.append((np.concatenate(arrays) if len(arrays) > 1 else arrays[0], lengths))
+        self.rings_per_poly.append(len(arrays))
         self.poly_row.append(row)
         self.poly_type.append(kind)
         return True
+
+    def add_block(
+        self,
+        rows: Sequence[int],
+        kinds: Sequence[str],
+        rings_per_poly: Sequence[int],
+        ring_len: np.ndarray,
+        xyz: np.ndarray,
+    ) -> None:
+        """Add many polygons at once from flat arrays.
+
+        Parameters
+        ----------
+        rows, kinds : sequence
+            Row and surface code of every polygon.
+        rings_per_poly : sequence of int
+            Number of rings of every polygon (exterior first).
+        ring_len : numpy.ndarray
+            Number of vertices of every ring (closed or open).
+        xyz : numpy.ndarray
+            ``(sum(ring_len), 3)`` coordinates.
+        """
+        if self.index:
+            raise RuntimeError("a SurfaceBuilder takes coordinate or indexed rings, not both")
+        self.chunks.append((np.asarray(xyz, dtype=np.float64), np.asarray(ring_len, np.int64)))
+        self.rings_per_poly.extend(rings_per_poly)
+        self.poly_row.extend(rows)
+        self.poly_type.extend(kinds)
 
     def build(self, n_rows: int) -> SurfaceBatch:
         """Return the collected polygons as a :class:`SurfaceBatch`, grouped by row.
@@ -235,22 +267,27 @@ class SurfaceBuilder:
         n_rows : int
             Number of rows (at least one more than the largest row index used).
         """
+        rows = np.asarray(self.poly_row, dtype=np.int64)
+        types = np.asarray(self.poly_type, dtype="<U1")
+        rpp = np.asarray(self.rings_per_poly, dtype=np.int64)
         if self.index:
             ring_len = np.asarray(self.ring_len, dtype=np.int64)
             xyz = np.concatenate(self.blocks)[np.asarray(self.index, dtype=np.int64)]
+        elif self.chunks:
+            xyz = np.concatenate([c[0] for c in self.chunks])
+            ring_len = np.concatenate([c[1] for c in self.chunks])
+            xyz, ring_len, rpp, keep = _close_rings(xyz, ring_len, rpp)
+            self.dropped += int((~keep).sum())
+            rows, types = rows[keep], types[keep]
         else:
-            ring_len = np.fromiter(
-                (len(r) for r in self.rings), dtype=np.int64, count=len(self.rings)
-            )
-            xyz = np.concatenate(self.rings) if self.rings else np.empty((0, 3))
-        ring_offsets = np.concatenate([[0], np.cumsum(ring_len)]).astype(np.int64)
-        poly_offsets = np.concatenate([[0], np.cumsum(self.rings_per_poly)]).astype(np.int64)
+            xyz, ring_len = np.empty((0, 3)), np.empty(0, dtype=np.int64)
+            rows, types, rpp = rows[:0], types[:0], rpp[:0]
         batch = SurfaceBatch(
             xyz=np.asarray(xyz, dtype=np.float64),
-            ring_offsets=ring_offsets,
-            poly_offsets=poly_offsets,
-            poly_row=np.asarray(self.poly_row, dtype=np.int64),
-            poly_type=np.asarray(self.poly_type, dtype="<U1"),
+            ring_offsets=np.concatenate([[0], np.cumsum(ring_len)]).astype(np.int64),
+            poly_offsets=np.concatenate([[0], np.cumsum(rpp)]).astype(np.int64),
+            poly_row=rows,
+            poly_type=types,
             n_rows=n_rows,
         )
         if self.dropped:
@@ -260,16 +297,42 @@ class SurfaceBuilder:
         return batch
 
 
-def _close(ring: np.ndarray) -> np.ndarray | None:
-    """Return ``ring`` closed, or None if it has fewer than 3 distinct points."""
-    ring = np.asarray(ring, dtype=np.float64)
-    if ring.ndim != 2 or len(ring) < 3:
-        return None
-    if ring[0].tolist() != ring[-1].tolist():
-        ring = np.concatenate([ring, ring[:1]])
-    if len(ring) < 4:
-        return None
-    return ring
+def _close_rings(
+    xyz: np.ndarray, ring_len: np.ndarray, rings_per_poly: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Close every ring and drop degenerate ones, vectorised.
+
+    A ring needs 3 points besides its closing point; a polygon whose exterior fails is
+    dropped, a failing hole is just removed.
+
+    Returns
+    -------
+    xyz, ring_len, rings_per_poly : numpy.ndarray
+        The kept rings, all closed.
+    keep : numpy.ndarray
+        ``(n_polygons,)`` which polygons were kept.
+    """
+    n_polys = len(rings_per_poly)
+    if len(ring_len) == 0 or len(xyz) == 0:
+        keep = np.zeros(n_polys, dtype=bool)
+        return np.empty((0, 3)), np.empty(0, np.int64), np.empty(0, np.int64), keep
+    starts = np.concatenate([[0], np.cumsum(ring_len)[:-1]]).astype(np.int64)
+    safe_start = np.minimum(starts, len(xyz) - 1)
+    last = np.clip(starts + ring_len - 1, 0, len(xyz) - 1)
+    closed = (ring_len > 1) & np.all(xyz[safe_start] == xyz[last], axis=1)
+    open_len = ring_len - closed  # vertices without the closing duplicate
+    ring_ok = open_len >= 3
+    ring_poly = np.repeat(np.arange(n_polys), rings_per_poly)
+    first_ring = np.concatenate([[0], np.cumsum(rings_per_poly)[:-1]]).astype(np.int64)
+    keep = (rings_per_poly > 0) & ring_ok[np.minimum(first_ring, len(ring_len) - 1)]
+    kept_rings = ring_ok & keep[ring_poly]
+    new_rpp = np.bincount(ring_poly[kept_rings], minlength=n_polys)[keep]
+    r_start, r_open = starts[kept_rings], open_len[kept_rings]
+    new_len = r_open + 1
+    offsets = np.concatenate([[0], np.cumsum(new_len)]).astype(np.int64)
+    local = np.arange(offsets[-1]) - np.repeat(offsets[:-1], new_len)
+    idx = np.repeat(r_start, new_len) + np.where(local == np.repeat(r_open, new_len), 0, local)
+    return xyz[idx], new_len, new_rpp, keep
 
 
 def _ragged_take(offsets: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
