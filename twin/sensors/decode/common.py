@@ -157,7 +157,10 @@ def get_int(body: dict[str, Any], key: str, where: str, *, lo: int = 0, hi: int 
 
 
 def _num(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    kind = type(value)
+    if kind is float:
+        return value if math.isfinite(value) else None
+    if kind is not int:
         return None
     try:
         value = float(value)

@@ -208,6 +208,21 @@ def flatten(
         :data:`MAX_READINGS` values.
     """
     out: list[Reading] = []
+    if type(obj) is dict and not prefix:
+        # Fast path for the common flat object of finite numbers; anything else recurses.
+        for key, value in obj.items():
+            kind = type(value)
+            if (
+                (kind is float and math.isfinite(value)) or (kind is int and -1e308 < value < 1e308)
+            ) and key not in skip:
+                declared = unit_for(key) if unit_for is not None else None
+                unit = declared if declared is not None else infer_unit(key)
+                out.append(Reading(key, float(value), unit))
+            elif key not in skip:
+                _walk(value, key, 1, out, unit_for, skip)
+        if len(out) > MAX_READINGS:
+            raise DecodeError(f"decoded payload has more than {MAX_READINGS} values")
+        return out
     _walk(obj, prefix, 0, out, unit_for, skip)
     return out
 
