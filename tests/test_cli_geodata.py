@@ -198,6 +198,7 @@ def test_other_bad_input_exits_2(tmp_path, capsys, demo_file):
         assert err.startswith("twin: error: ") and "\n" not in err, argv
 
 
+@pytest.mark.slow  # three interpreter start-ups with geopandas
 def test_subprocess_round_trip(tmp_path):
     src = _geojson(tmp_path / "houses.geojson")
     r = _run("import", str(src), "--out", "houses.parquet", cwd=tmp_path)

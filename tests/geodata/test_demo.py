@@ -206,6 +206,7 @@ def test_bad_seed_is_refused():
         generate_city(buildings=100, seed=-1)
 
 
+@pytest.mark.slow  # ~2-3 s alone, more on a loaded machine
 def test_200k_is_fast():
     t0 = time.perf_counter()
     c = generate_city(buildings=200_000, seed=1)
