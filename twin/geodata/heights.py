@@ -246,19 +246,24 @@ def _map_unique(
 
     Values that are present but give None are counted in ``unreadable`` (text → rows).
     """
-    series = pd.Series(list(values) if not isinstance(values, pd.Series) else values)
-    if len(series) != n:
-        raise ValueError(f"tag column has {len(series)} values, expected {n}")
-    series = series.astype(object).where(series.notna(), None)
-    counts = series.value_counts(dropna=True)
-    table = {}
-    for u, count in counts.items():
-        v = func(u)
-        table[u] = np.nan if v is None else v
-        if v is None and unreadable is not None and str(u).strip():
-            unreadable[str(u)] = unreadable.get(str(u), 0) + int(count)
-    out = series.map(table)
-    return np.array(pd.to_numeric(out, errors="coerce"), dtype="float64")
+    if isinstance(values, pd.Series):
+        array = values.to_numpy(dtype=object)
+    else:
+        array = np.asarray(list(values), dtype=object)
+    if len(array) != n:
+        raise ValueError(f"tag column has {len(array)} values, expected {n}")
+    codes, uniques = pd.factorize(array, use_na_sentinel=True)
+    parsed = [func(u) for u in uniques]
+    table = np.array([np.nan if v is None else v for v in parsed], dtype="float64")
+    out = np.full(n, np.nan)
+    present = codes >= 0
+    out[present] = table[codes[present]]
+    if unreadable is not None and any(v is None for v in parsed):
+        counts = np.bincount(codes[present], minlength=len(uniques))
+        for u, v, count in zip(uniques, parsed, counts, strict=True):
+            if v is None and str(u).strip():
+                unreadable[str(u)] = unreadable.get(str(u), 0) + int(count)
+    return out
 
 
 def derive_heights(tags: Mapping[str, Any] | pd.DataFrame, n: int | None = None) -> pd.DataFrame:

@@ -219,21 +219,22 @@ def _footprints(
     return ids, np.array(geoms, dtype=object), tags, problems
 
 
-def _address(tags: pd.DataFrame) -> np.ndarray:
+def _address(tags: pd.DataFrame) -> list[str | None]:
     """``"street housenumber, postcode city"`` from ``addr:*`` (missing pieces left out)."""
-
-    def join(a: pd.Series, b: pd.Series, sep: str) -> pd.Series:
-        a = a.where(a.astype(bool) & a.notna(), None)
-        b = b.where(b.astype(bool) & b.notna(), None)
-        out = a.where(a.notna(), b)
-        both = a.notna() & b.notna()
-        out[both] = a[both] + sep + b[both]
-        return out
-
-    street = tags["addr:street"].where(tags["addr:street"].notna(), tags["addr:place"])
-    first = join(street, tags["addr:housenumber"], " ")
-    second = join(tags["addr:postcode"], tags["addr:city"], " ")
-    return join(first, second, ", ").to_numpy(dtype=object)
+    columns = ("addr:street", "addr:place", "addr:housenumber", "addr:postcode", "addr:city")
+    out: list[str | None] = []
+    for street, place, number, postcode, city in zip(
+        *(tags[c].tolist() for c in columns), strict=True
+    ):
+        if street is None and place is None and number is None and postcode is None:
+            out.append(city if isinstance(city, str) and city else None)
+            continue
+        if not (isinstance(street, str) and street):
+            street = place
+        first = " ".join(v for v in (street, number) if isinstance(v, str) and v)
+        second = " ".join(v for v in (postcode, city) if isinstance(v, str) and v)
+        out.append(", ".join(v for v in (first, second) if v) or None)
+    return out
 
 
 def _table(
