@@ -354,3 +354,40 @@ def test_bad_poslist_contents(tmp_path, edit, message):
         GeodataError, match=rf"bad\.gml: line {idx + 1}: building BLDG_A: .*{message}"
     ):
         read_citygml(path)
+
+
+def test_reversed_orientable_surfaces_are_flipped(tmp_path):
+    # The ground written with the opposite ring order inside OrientableSurface "-", and the
+    # lod2Solid (used alone here) referencing a reversed roof through baseSurface xlinks.
+    text = V2.read_text()
+    text = re.sub(r"<bldg:lod1Solid>.*?</bldg:lod1Solid>", "", text, count=1, flags=re.S)
+    start = text.index('<gml:Polygon gml:id="A_ground">')
+    end = text.index("</gml:Polygon>", start) + len("</gml:Polygon>")
+    ground = text[start:end]
+    poslist = re.search(r"<gml:posList>([^<]*)</gml:posList>", ground).group(1).split()
+    points = [" ".join(poslist[i : i + 3]) for i in range(0, len(poslist), 3)]
+    flipped = ground.replace(" ".join(poslist), " ".join(reversed(points)))
+    text = text.replace(
+        ground,
+        '<gml:OrientableSurface orientation="-"><gml:baseSurface>'
+        f"{flipped}</gml:baseSurface></gml:OrientableSurface>",
+    )
+    reference = row(read_citygml(V2), "BLDG_A")
+    path = tmp_path / "orientable.gml"
+    path.write_text(text)
+    house = row(read_citygml(path), "BLDG_A")
+    assert house["surface_types"] == reference["surface_types"]
+    assert shapely.from_wkb(house["surfaces"]).equals(shapely.from_wkb(reference["surfaces"]))
+
+    # Only the solid (hrefs to the thematic polygons), one roof through a reversed wrapper:
+    # that roof now faces down, so it is classified as other, not roof.
+    solid = V2.read_text()
+    solid = re.sub(r"<bldg:lod1Solid>.*?</bldg:lod1Solid>", "", solid, count=1, flags=re.S)
+    solid = solid.replace("bldg:lod2MultiSurface", "bldg:lod9Unknown").replace(
+        '<gml:surfaceMember xlink:href="#A_roof_s"/>',
+        '<gml:surfaceMember><gml:OrientableSurface orientation="-">'
+        '<gml:baseSurface xlink:href="#A_roof_s"/></gml:OrientableSurface></gml:surfaceMember>',
+    )
+    path.write_text(solid)
+    house = row(read_citygml(path), "BLDG_A")
+    assert sorted(house["surface_types"]) == sorted("GWWWWRO")

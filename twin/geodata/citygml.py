@@ -92,6 +92,7 @@ _RING_TAGS = tuple(f"{{{ns}}}LinearRing" for ns in GML)
 _ANY_HREF = etree.XPath(
     "boolean(.//@xlink:href)", namespaces={"xlink": "http://www.w3.org/1999/xlink"}
 )
+_ANY_REVERSED = etree.XPath("boolean(.//*[local-name()='OrientableSurface'][@orientation='-'])")
 _HREFS = etree.XPath(
     "descendant-or-self::*[@xlink:href]", namespaces={"xlink": "http://www.w3.org/1999/xlink"}
 )
@@ -186,6 +187,23 @@ def read_citygml(
     return city
 
 
+def _flips(node: Any, stop: Any, *, inclusive: bool = False) -> bool:
+    """Return whether an odd number of reversed ``gml:OrientableSurface`` enclose ``node``.
+
+    Counts from ``node``'s parent (from ``node`` itself when ``inclusive``) up to and
+    including ``stop``.
+    """
+    flip = False
+    current = node if inclusive else (None if node is stop else node.getparent())
+    while current is not None:
+        if local(current.tag) == "OrientableSurface" and current.get("orientation") == "-":
+            flip = not flip
+        if current is stop:
+            break
+        current = current.getparent()
+    return flip
+
+
 class _ProgressReader:
     """A binary file wrapper that advances a tqdm bar by the bytes read."""
 
@@ -241,6 +259,7 @@ class _Reader:
         self._ids: dict[str, Any] | None = None
         self._root_elem: Any = None
         self._has_links = False
+        self._has_orientable = False
         self._dim: int | None = None
         self.poslists = PosListBatch(path, self.builder)
 
@@ -293,6 +312,7 @@ class _Reader:
         self._ids = None
         self._root_elem = elem
         self._has_links = bool(_ANY_HREF(elem))
+        self._has_orientable = bool(_ANY_REVERSED(elem))
         self._dim = None
         sid = gml_id(elem) or f"building-{self.n_buildings}"
         self._feature(elem, sid, parent=None, inherited=None)
@@ -388,16 +408,23 @@ class _Reader:
                     if isinstance(geom.tag, str) and geom.get("srsName"):
                         rec.crs = geom.get("srsName")
             kind = code or surf.UNKNOWN
-            for poly in self._polygons(prop, seen):
+            for poly, reverse in self._polygons(prop, seen):
                 rings = list(poly.iter(_RING_TAGS))
                 # Fast path: every ring a single 3D posList (nearly all real data).
                 pls = [r[0] for r in rings if len(r) == 1 and r[0].tag in POSLIST_TAGS]
-                if rings and len(pls) == len(rings) and all(self._is_3d(p) for p in pls):
+                if (
+                    not reverse
+                    and rings
+                    and len(pls) == len(rings)
+                    and all(self._is_3d(p) for p in pls)
+                ):
                     self.poslists.add(row, kind, pls, rec.source_id)
                     added += 1
                     continue
                 self.poslists.flush()  # keep polygon order
                 arrays = self._rings(poly, rec.source_id)
+                if reverse:
+                    arrays = [a[::-1] for a in arrays]
                 if arrays and self.builder.add_polygon(row, arrays, kind):
                     added += 1
         if not added:
@@ -414,17 +441,23 @@ class _Reader:
             return self._dim == 3
         return dim == "3"
 
-    def _polygons(self, elem: Any, seen: set[Any]) -> list[Any]:
-        """Polygons under ``elem``, following xlink:href inside the building."""
-        out: list[Any] = []
-        todo = [elem]
+    def _polygons(self, elem: Any, seen: set[Any]) -> list[tuple[Any, bool]]:
+        """Polygons under ``elem`` with whether they are reversed, following xlink:href.
+
+        A polygon inside ``gml:OrientableSurface orientation="-"`` (directly or through an
+        xlink:href of its ``gml:baseSurface``) faces the other way: it is flagged so its
+        rings can be reversed.
+        """
+        out: list[tuple[Any, bool]] = []
+        todo: list[tuple[Any, bool]] = [(elem, False)]
         visited: set[Any] = set()  # href targets, kept alive (lxml proxies' ids get reused)
         while todo:
-            el = todo.pop()
+            el, flip = todo.pop()
             for poly in el.iter(_POLYGON_TAGS):
                 if poly not in seen:
                     seen.add(poly)
-                    out.append(poly)
+                    reverse = flip ^ _flips(poly, el) if self._has_orientable else flip
+                    out.append((poly, reverse))
             if not self._has_links:
                 continue
             for ref in _HREFS(el):
@@ -435,7 +468,7 @@ class _Reader:
                     self.unresolved += 1
                 elif target not in visited:
                     visited.add(target)
-                    todo.append(target)
+                    todo.append((target, flip ^ _flips(ref, el, inclusive=True)))
         return out
 
     def _lookup(self, href: str) -> Any:
