@@ -67,7 +67,15 @@ def test_multisolid_lod1_keeps_surfaces_when_not_a_prism():
 
 @pytest.mark.parametrize(
     ("lod", "expected_lod", "height", "rows"),
-    [(None, 2, 9.1, 3), (1, 1, 8.0, 3), ("2.2", 2, 9.1, 1), (2, 2, 9.1, 1), ("1.2", 1, None, 1)],
+    [
+        (None, 2, 9.1, 3),
+        (1, 1, 8.0, 3),
+        ("2.2", 2, 9.1, 1),
+        (2.2, 2, 9.1, 1),
+        (2, 2, 9.1, 1),
+        ("1.2", 1, None, 1),
+        (1.2, 1, None, 1),
+    ],
 )
 def test_lod_choice(lod, expected_lod, height, rows):
     city = read_cityjson(V11, lod=lod)
@@ -316,3 +324,26 @@ def test_stacked_part_gets_min_height_above_the_building_ground(tmp_path):
     base = row(city, "base")
     assert (base["ground_z"], base["min_height"], base["height"]) == (100.0, 0.0, 5.0)
     assert tower["surfaces"] is None  # both are simple prisms
+
+
+def test_solid_interior_shells_are_voids_and_ignored(tmp_path):
+    outer_v, outer_b = _box(0, 0, 10, 10, 0, 10, 0)
+    inner_v, inner_b = _box(4, 4, 6, 6, 4, 6, 8)
+    doc = {
+        "type": "CityJSON",
+        "version": "2.0",
+        "transform": {"scale": [1, 1, 1], "translate": [459_000, 5_481_000, 100]},
+        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
+        "CityObjects": {
+            "vault": {
+                "type": "Building",
+                "geometry": [{"type": "Solid", "lod": "2", "boundaries": [outer_b[0], inner_b[0]]}],
+            }
+        },
+        "vertices": outer_v + inner_v,
+    }
+    path = tmp_path / "vault.city.json"
+    path.write_text(json.dumps(doc))
+    vault = row(read_cityjson(path), "vault")
+    assert len(vault["surface_types"]) == 6
+    assert vault["geometry"].area == pytest.approx(100.0)

@@ -115,7 +115,10 @@ def read_cityjson(
     """
     path = Path(path)
     wanted = check_lod(lod)
-    exact = isinstance(lod, str) and "." in lod
+    # "2.2" (or 2.2) asks for exactly that LoD; 2 or "2" for the highest 2.x.
+    exact = (isinstance(lod, str) and "." in lod) or (
+        isinstance(lod, float) and not lod.is_integer()
+    )
     started = time.perf_counter()
     if not path.is_file():
         raise GeodataError(f"{path}: no such file (expected a CityJSON file)")
@@ -455,12 +458,13 @@ def _surfaces(geom: dict) -> Iterator[tuple[list[list[int]], str]]:
     if kind in ("MultiSurface", "CompositeSurface"):
         yield from shells(boundaries, values)
     elif kind == "Solid":
-        for s, shell in enumerate(boundaries):
+        # Only the exterior shell: interior shells are voids, invisible from outside.
+        for s, shell in enumerate(boundaries[:1]):
             yield from shells(shell, values[s] if isinstance(values, list) else None)
     elif kind in ("MultiSolid", "CompositeSolid"):
         for k, solid in enumerate(boundaries):
             vals = values[k] if isinstance(values, list) else None
-            for s, shell in enumerate(solid):
+            for s, shell in enumerate(solid[:1]):
                 yield from shells(shell, vals[s] if isinstance(vals, list) else None)
 
 
