@@ -9,9 +9,12 @@ semantics. Building parts become ``BuildingPart`` objects linked to their ``Buil
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,30 +98,34 @@ def _block_geometries(city: City, rows: np.ndarray, verts: _Vertices) -> dict[st
 
 def _prism_shells(rings: Any, ids: np.ndarray, n: int) -> dict[int, list[tuple[list, list]]]:
     """Build the boundary lists of each prism: ``{row position: [(shell, values), ...]}``."""
-    bottom = ids[:n].tolist()
-    top = ids[n:].tolist()
-    nxt = rings.next_vertex().tolist()
+    ids = np.asarray(ids)
+    bottom_ids, top_ids = ids[:n], ids[n:]
+    nxt = rings.next_vertex()
+    # Wall quads (b_i, b_j, t_j, t_i) for every ring edge i -> j, built in numpy; an edge
+    # that vanished at millimetre precision (b_i == b_j) is left out.
+    quads = np.column_stack([bottom_ids, bottom_ids[nxt], top_ids[nxt], top_ids])
+    keep_edge = (bottom_ids != bottom_ids[nxt]).tolist()
+    quad_list = quads.tolist()
+    bottom = bottom_ids.tolist()
+    top = top_ids.tolist()
     out: dict[int, list[tuple[list, list]]] = {}
     ring_start = rings.start.tolist()
     ring_len = rings.length.tolist()
-    ring_poly = rings.poly.tolist()
-    poly_rings: dict[int, list[int]] = {}
-    for r, p in enumerate(ring_poly):
-        poly_rings.setdefault(p, []).append(r)
-    for p, rs in poly_rings.items():
+    # Rings of a polygon are contiguous: walk polygon by polygon.
+    first_ring = np.flatnonzero(np.r_[True, rings.poly[1:] != rings.poly[:-1]]).tolist()
+    ring_end = [*first_ring[1:], len(ring_start)]
+    poly_row = rings.poly_row.tolist()
+    for p, (r0, r1) in enumerate(zip(first_ring, ring_end, strict=True)):
         roof, ground, walls = [], [], []
-        for r in rs:
+        for r in range(r0, r1):
             s, length = ring_start[r], ring_len[r]
             roof.append(top[s : s + length])
             # Reversed ring: the ground faces down (outward).
             ground.append([bottom[s], *bottom[s + length - 1 : s : -1]])
-            for i in range(s, s + length):
-                j = nxt[i]
-                if bottom[i] != bottom[j]:  # else the edge vanished at millimetre precision
-                    walls.append([[bottom[i], bottom[j], top[j], top[i]]])
+            walls += [[quad_list[i]] for i in range(s, s + length) if keep_edge[i]]
         shell = [ground, *walls, roof]
-        values = [0] + [1] * len(walls) + [2]
-        out.setdefault(int(rings.poly_row[p]), []).append((shell, values))
+        values = [0, *([1] * len(walls)), 2]
+        out.setdefault(poly_row[p], []).append((shell, values))
     return out
 
 
@@ -190,6 +197,23 @@ def _attributes(b: pd.DataFrame) -> list[dict[str, Any]]:
             attrs["heightSource"] = str(source[k])
         out.append(attrs)
     return out
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of small lists are built.
+
+    None of them form cycles, but each allocation burst triggers collections that walk all
+    live objects: building the boundaries of 100,000 buildings is about five times faster
+    without.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def city_to_cityjson(city: City, *, lod2: bool = True) -> dict[str, Any]:
@@ -321,6 +345,10 @@ def write_cityjson(city: City, path: Path, *, lod2: bool = True) -> None:
     lod2 : bool
         Write stored LoD2 surfaces where present.
     """
-    doc = city_to_cityjson(city, lod2=lod2)
+    with _gc_paused():
+        doc = city_to_cityjson(city, lod2=lod2)
+        # json.dumps uses the C encoder; json.dump to a file would run the Python one.
+        text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+    del doc
     with open(path, "w", encoding="utf-8") as fh:
-        json.dump(doc, fh, separators=(",", ":"), ensure_ascii=False)
+        fh.write(text)
