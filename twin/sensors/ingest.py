@@ -352,6 +352,11 @@ class Ingest:
         self._connected.set()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        granted = ", ".join(
+            f"{topic} (QoS {code.value})" if not code.is_failure else f"{topic} (refused)"
+            for topic, code in zip(self.filters, reason_codes, strict=False)
+        )
+        log.info("ingest: subscribed to %s", granted)
         for topic, code in zip(self.filters, reason_codes, strict=False):
             if code.is_failure:
                 log.error("ingest: the broker refused the subscription %r: %s", topic, code)
