@@ -364,7 +364,7 @@ class TwinApp:
         s.search_message = (
             t("search.results", s.lang, n=len(results)) if results else t("search.none", s.lang)
         )
-        if len(results) == 1:
+        if results:  # Enter flies to the best match; the chips offer the others
             self.goto_result(0)
 
     def goto_result(self, index: int) -> None:

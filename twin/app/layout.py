@@ -112,8 +112,11 @@ def build(app: TwinApp) -> VAppLayout:
             with html.Div(classes="twin-body"):
                 with html.Div(
                     classes="twin-view",
-                    raw_attrs=['data-testid="view3d"', ":aria-label=\"labels['app.help_text']\""],
-                    pointerdown="view_down = [$event.clientX, $event.clientY]",
+                    raw_attrs=[
+                        'data-testid="view3d"',
+                        '@pointerdown="view_down = [$event.clientX, $event.clientY]"',
+                        ":aria-label=\"labels['app.help_text']\"",
+                    ],
                     click=(
                         ctrl.view_click,
                         "[{position: {x: $event.clientX - $event.currentTarget"
@@ -207,7 +210,6 @@ def _toolbar(app: TwinApp) -> None:
 
 
 def _controls(app: TwinApp) -> None:
-    ctrl = app.server.controller
     goto = f"trigger('{app.server.trigger_name(app.goto_result)}', [r.index])"
     with html.Div(classes="twin-panel", raw_attrs=['role="search"']):
         v3.VSelect(
@@ -227,8 +229,11 @@ def _controls(app: TwinApp) -> None:
             density="compact",
             hide_details=True,
             clearable=True,
-            keydown_enter=ctrl.search,
-            raw_attrs=[":aria-label=\"labels['search.label']\"", 'data-testid="search"'],
+            raw_attrs=[
+                ":aria-label=\"labels['search.label']\"",
+                'data-testid="search"',
+                f"@keydown.enter=\"trigger('{app.server.trigger_name(app.search)}')\"",
+            ],
         )
         with html.Div(
             v_if="search_message",
@@ -395,17 +400,24 @@ def _timebar(app: TwinApp) -> None:
                 'data-testid="play"',
             ],
         )
-        v3.VSlider(
-            v_model=("time_pos",),
-            min=0,
-            max=("time_steps",),
-            step=1,
-            hide_details=True,
-            density="compact",
-            color="primary",
-            classes="mx-2",
-            raw_attrs=[":aria-label=\"labels['time.title']\"", 'data-testid="time-slider"'],
-        )
+        with html.Div(
+            style="flex: 1 1 auto",
+            raw_attrs=[
+                'role="group"',
+                ":aria-label=\"labels['time.title']\"",
+                'data-testid="time-slider"',
+            ],
+        ):
+            v3.VSlider(
+                v_model=("time_pos",),
+                min=0,
+                max=("time_steps",),
+                step=1,
+                hide_details=True,
+                density="compact",
+                color="primary",
+                classes="mx-2",
+            )
         html.Span(
             "{{ time_label }}",
             classes="twin-text",

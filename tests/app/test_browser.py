@@ -1,0 +1,302 @@
+"""Real browser tests: Debian's chromium (Playwright) against ``python -m twin demo --server``.
+
+Each module-scoped server runs the real demo (generated city, DuckDB store, in-process
+simulator) on a free port; screenshots go to ``tmp_path`` and their pixels are analysed.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.app.conftest import BUILDINGS, free_port
+from tests.conftest import require_tool
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+VIEW = '[data-testid="view3d"]'
+
+
+class Server:
+    """``python -m twin demo --server`` on a port, restartable on the same port."""
+
+    def __init__(self, port: int, cache: Path, log: Path, *extra: str) -> None:
+        self.port, self.cache, self.log, self.extra = port, cache, log, extra
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self, timeout: float = 120.0) -> None:
+        env = dict(os.environ, TWIN_CACHE_DIR=str(self.cache), PYVISTA_OFF_SCREEN="true")
+        cmd = [sys.executable, "-m", "twin", "demo", "--server", "--port", str(self.port)]
+        cmd += ["--buildings", str(BUILDINGS), *self.extra]
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"server exited with {self.proc.returncode}: {self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        pytest.fail(f"server did not answer within {timeout} s: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    chromium = require_tool("chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _server(tmp_path_factory, *extra: str):
+    folder = tmp_path_factory.mktemp("server")
+    server = Server(free_port(), folder / "cache", folder / "server.log", *extra)
+    server.start()
+    return server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    s = _server(tmp_path_factory)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    pg = context.new_page()
+    pg.goto(server.url)
+    _wait_for_frame(pg)
+    yield pg
+    context.close()
+
+
+def _view_pixels(page, path: Path | None = None) -> np.ndarray:
+    from PIL import Image
+
+    png = page.locator(VIEW).screenshot(path=str(path) if path else None)
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int16)
+
+
+def _has_city(pixels: np.ndarray) -> bool:
+    """Whether the view shows a rendered scene: many distinct colours, not one flat fill."""
+    flat = pixels.reshape(-1, 3)
+    distinct = len(np.unique(flat[:: max(1, len(flat) // 20000)], axis=0))
+    return distinct > 150 and float(flat.std(axis=0).mean()) > 8.0
+
+
+def _wait_for_frame(page, timeout: float = 60.0) -> np.ndarray:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.locator(f"{VIEW} img").count():
+            pixels = _view_pixels(page)
+            if _has_city(pixels):
+                return pixels
+        page.wait_for_timeout(250)
+    pytest.fail("the 3D view never showed a rendered city")
+
+
+def _wait_for_change(page, before: np.ndarray, *, timeout: float, min_fraction: float = 0.002):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = _view_pixels(page)
+        if now.shape == before.shape:
+            changed = np.any(np.abs(now - before) > 24, axis=2).mean()
+            if changed >= min_fraction:
+                return now
+        page.wait_for_timeout(100)
+    pytest.fail(f"the view did not change within {timeout} s")
+
+
+def _text(page, testid: str) -> str:
+    return page.locator(f'[data-testid="{testid}"]').first.inner_text()
+
+
+def test_page_shows_the_city_and_the_synthetic_label(page, tmp_path):
+    pixels = _view_pixels(page, tmp_path / "overview.png")
+    assert _has_city(pixels)
+    assert "Synthetische Demo-Stadt (generiert, keine echten Daten)" in _text(
+        page, "synthetic-label"
+    )
+    assert page.locator(f"{VIEW} img").count() == 1  # server-side rendering
+    assert "ppm" in _text(page, "legend")
+
+
+def test_search_then_click_opens_the_building_card(page, tmp_path):
+    search = page.locator('[data-testid="search"] input')
+    search.fill("Rathaus")
+    search.press("Enter")
+    page.locator('[data-testid="search-results"]').wait_for()
+    page.locator('[data-testid="info-card"]').wait_for(timeout=10000)
+    page.locator('[data-testid="info-card"] button').first.click()  # close it again
+    page.locator('[data-testid="info-card"]').wait_for(state="detached", timeout=10000)
+    page.wait_for_timeout(2500)  # the camera flight to the result ends
+    box = page.locator(VIEW).bounding_box()
+    # the flight looks at the roof centre, where the sensor glyph sits: click beside it
+    page.mouse.click(box["x"] + box["width"] / 2 + 25, box["y"] + box["height"] / 2 + 25)
+    card = page.locator('[data-testid="info-card"]')
+    card.wait_for(timeout=10000)
+    page.screenshot(path=str(tmp_path / "card.png"))
+    assert "demo/rathaus" in card.inner_text()
+
+
+def test_quantity_switch_changes_legend_and_colours(page, tmp_path):
+    before_legend = _text(page, "legend-title")
+    before = _view_pixels(page)
+    page.locator('[data-testid="quantity"]').click()
+    page.get_by_role("option", name="Temperatur").click()
+    page.wait_for_function(
+        "t => document.querySelector('[data-testid=legend-title]').innerText !== t",
+        arg=before_legend,
+        timeout=10000,
+    )
+    assert "°C" in _text(page, "legend-title")
+    _wait_for_change(page, before, timeout=10)
+    _view_pixels(page, tmp_path / "temperature.png")
+
+
+def test_time_slider_changes_colours(page, tmp_path):
+    assert _text(page, "time-label") == "Live"
+    before = _view_pixels(page)
+    slider = page.locator('[data-testid="time-slider"]')
+    box = slider.bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.05, box["y"] + box["height"] / 2)
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=time-label]').innerText !== 'Live'",
+        timeout=10000,
+    )
+    assert _text(page, "time-label").startswith("Stand:")
+    _wait_for_change(page, before, timeout=10)
+    _view_pixels(page, tmp_path / "past.png")
+    page.locator('[data-testid="live"]').click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=time-label]').innerText === 'Live'",
+        timeout=10000,
+    )
+
+
+def test_language_switch_changes_labels(page):
+    assert "Sensoren" in _text(page, "sensor-table")
+    page.locator('[data-testid="lang-en"]').click()
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=synthetic-label]').innerText"
+        ".startsWith('Synthetic demo city')",
+        timeout=10000,
+    )
+    assert "Sensors in view" in _text(page, "sensor-table")
+    assert _text(page, "title").startswith("Ludwigshafen digital twin")
+    page.locator('[data-testid="lang-de"]').click()
+
+
+def test_simple_view_enlarges_text(page, tmp_path):
+    size = (
+        "() => parseFloat(getComputedStyle("
+        "document.querySelector('[data-testid=legend-title]')).fontSize)"
+    )
+    normal = page.evaluate(size)
+    page.locator('[data-testid="simple"] input').click()
+    page.wait_for_function(f"() => ({size})() > {normal}", timeout=10000)
+    assert page.evaluate(size) >= 1.4 * normal
+    page.screenshot(path=str(tmp_path / "simple.png"))
+    page.locator('[data-testid="simple"] input').click()
+
+
+def test_controls_have_accessible_names(page):
+    for testid in ("quantity", "search", "play", "time-slider", "live", "lang-en", "simple"):
+        el = page.locator(f'[data-testid="{testid}"]').first
+        # Vuetify moves aria attributes of inputs onto the inner <input>
+        inner = el.locator("input, [role=slider]")
+        name = el.get_attribute("aria-label") or (
+            inner.first.get_attribute("aria-label") if inner.count() else None
+        )
+        assert name, testid
+
+
+def test_live_readings_recolour_the_view_without_reload(page):
+    """The demo simulator keeps writing; new frames arrive by themselves (no reload)."""
+    page.evaluate("() => { window.__notReloaded = true; }")
+    before = _view_pixels(page)
+    _wait_for_change(page, before, timeout=30, min_fraction=0.00005)
+    assert page.evaluate("() => window.__notReloaded === true")
+
+
+def test_reconnects_after_server_restart(page, server, tmp_path):
+    old_src = page.locator(f"{VIEW} img").get_attribute("src")
+    server.stop()
+    page.locator('[data-testid="offline-banner"]').wait_for(timeout=15000)
+    server.start()
+    page.wait_for_function(
+        "() => !document.getElementById('twin-offline') && document.querySelector("
+        "'[data-testid=view3d] img')",
+        timeout=60000,
+    )
+    pixels = _wait_for_frame(page)
+    assert page.locator(f"{VIEW} img").get_attribute("src") != old_src
+    assert _has_city(pixels)
+    page.screenshot(path=str(tmp_path / "reconnected.png"))
+
+
+@pytest.fixture(scope="module")
+def kiosk_server(tmp_path_factory):
+    s = _server(tmp_path_factory, "--kiosk", "--tour-seconds", "4")
+    yield s
+    s.stop()
+
+
+def test_kiosk_tour_advances_without_input(browser, kiosk_server, tmp_path):
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    try:
+        page = context.new_page()
+        page.goto(kiosk_server.url)
+        _wait_for_frame(page)
+        assert page.locator('[data-testid="quantity"]').count() == 0  # controls hidden
+        caption = page.locator('[data-testid="caption"] h2')
+        caption.wait_for(timeout=20000)
+        first = caption.inner_text()
+        page.wait_for_function(
+            "t => document.querySelector('[data-testid=caption] h2').innerText !== t",
+            arg=first,
+            timeout=20000,
+        )
+        page.screenshot(path=str(tmp_path / "kiosk.png"))
+        assert caption.inner_text() != first
+    finally:
+        context.close()
