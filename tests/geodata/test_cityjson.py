@@ -1,6 +1,7 @@
 import collections
 import json
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -347,3 +348,11 @@ def test_solid_interior_shells_are_voids_and_ignored(tmp_path):
     vault = row(read_cityjson(path), "vault")
     assert len(vault["surface_types"]) == 6
     assert vault["geometry"].area == pytest.approx(100.0)
+
+
+@pytest.mark.parametrize("name", ["image.city.json", "image.city.jsonl"])
+def test_binary_file_is_a_clear_error(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    with pytest.raises(GeodataError, match=re.escape(name) + ": .*not UTF-8 text"):
+        read_cityjson(path)

@@ -150,9 +150,9 @@ def read_cityjson(
     return city
 
 
-def _json_error(path: Path, err: json.JSONDecodeError, line_offset: int = 0) -> GeodataError:
+def _json_error(path: Path, err: json.JSONDecodeError) -> GeodataError:
     return GeodataError(
-        f"{path}: line {err.lineno + line_offset}, column {err.colno}: invalid JSON "
+        f"{path}: line {err.lineno}, column {err.colno}: invalid JSON "
         f"({err.msg}); expected a CityJSON object"
     )
 
@@ -206,7 +206,7 @@ class _Reader:
             bar = tqdm(unit=" features", desc=self.path.name)
         try:
             for lineno, obj in self._lines():
-                if lineno == 1 or obj.get("type") == "CityJSON":
+                if obj.get("type") == "CityJSON":
                     self._header(obj, where=f"line {lineno}: ")
                     continue
                 if obj.get("type") != "CityJSONFeature":
@@ -224,6 +224,15 @@ class _Reader:
                 bar.close()
 
     def _lines(self) -> Iterator[tuple[int, dict]]:
+        try:
+            yield from self._parse_lines()
+        except UnicodeDecodeError as err:
+            raise GeodataError(
+                f"{self.path}: byte {err.start} of a line: not UTF-8 text; expected "
+                "CityJSONSeq (one JSON object per line)"
+            ) from err
+
+    def _parse_lines(self) -> Iterator[tuple[int, dict]]:
         with open(self.path, encoding="utf-8") as fh:
             first = True
             for lineno, line in enumerate(fh, start=1):
