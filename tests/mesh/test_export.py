@@ -8,6 +8,7 @@ import os
 import numpy as np
 import pytest
 import pyvista as pv
+import shapely
 
 from tests.mesh.cities import BLOCK_VOLUMES, HOUSE_VOLUME, block_city, lod2_city, signed_volumes
 from tests.mesh.gltf_check import read_glb, read_gltf, validate
@@ -244,3 +245,37 @@ def test_unwritable_path(tmp_path):
 def test_missing_parent_folders_are_created(tmp_path):
     path = export_city(block_city(), tmp_path / "a" / "b" / "city.city.json")
     assert path.is_file()
+
+
+def test_demo_city_round_trip_through_cityjson(tmp_path):
+    from twin.geodata.cityjson import read_cityjson
+    from twin.geodata.demo import generate_city
+
+    city = generate_city(buildings=400, seed=1)
+    back = read_cityjson(export_city(city, tmp_path / "demo.city.json"))
+    assert back.n_buildings == city.n_buildings
+    a = city.buildings.set_index("id")
+    b = back.buildings.assign(key=back.buildings["id"].str.removeprefix("cityjson/"))
+    b = b.set_index("key").loc[a.index]
+    # Vertices are stored to the millimetre: outlines within a centimetre, areas to 0.1 %.
+    assert shapely.hausdorff_distance(b.geometry.values, a.geometry.values).max() < 0.01
+    np.testing.assert_allclose(b.geometry.area, a.geometry.area, rtol=1e-3)
+    np.testing.assert_allclose(b["ground_z"] + b["height"], a["ground_z"] + a["height"], atol=0.01)
+    np.testing.assert_allclose(
+        b["ground_z"] + b["min_height"], a["ground_z"] + a["min_height"], atol=0.01
+    )
+    assert (b["name"].fillna("") == a["name"].fillna("")).all()
+    assert (
+        "Synthetic demo city"
+        in json.loads((tmp_path / "demo.city.json").read_text())["metadata"]["title"]
+    )
+
+
+def test_demo_city_glb_is_valid(tmp_path):
+    from twin.geodata.demo import generate_city
+
+    city = generate_city(buildings=300, seed=2)
+    doc, binary = read_glb(export_city(city, tmp_path / "demo.glb"))
+    data = validate(doc, binary)
+    assert len(data["indices"]) == build_mesh(city).n_cells
+    assert doc["asset"]["extras"]["synthetic"] is True
