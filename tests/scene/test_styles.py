@@ -12,6 +12,7 @@ from twin.scene.styles import (
     NO_DATA_RGB,
     STALE_RGB,
     Style,
+    color_codes,
     colors,
     legend,
     lookup_table,
@@ -55,15 +56,28 @@ def test_nan_is_no_data_and_stale_is_grey():
     assert rgb[0].tolist() not in (list(STALE_RGB), list(NO_DATA_RGB))
 
 
-def test_colors_are_vectorised_and_write_into_out():
+def test_colors_are_vectorised_packed_codes():
     style = DEFAULT_STYLES["temperature"]
     values = np.random.default_rng(0).uniform(-20, 40, 200_000)
-    out = np.zeros((len(values), 4), dtype=np.uint8)
-    out[:, 3] = 7
-    colors(values, style, out=out)
-    assert (out[:, 3] == 7).all()  # alpha untouched
-    assert np.array_equal(out[:, :3], colors(values, style))
+    values[::7] = np.nan
+    stale = np.zeros(len(values), dtype=bool)
+    stale[::5] = True
+    codes = color_codes(values, style, stale)
+    assert codes.dtype == np.uint32 and codes.shape == (200_000,)
+    rgba = codes.view(np.uint8).reshape(-1, 4)
+    assert (rgba[:, 3] == 255).all()
+    assert np.array_equal(rgba[:, :3], colors(values, style, stale))
+    # the same as a plain per-value lookup
     lut = lookup_table(style.colormap)
+    lo, hi = style.range
+    for v, s, got in zip(values[:500], stale[:500], rgba[:500, :3], strict=True):
+        if s:
+            want = STALE_RGB
+        elif np.isnan(v):
+            want = NO_DATA_RGB
+        else:
+            want = lut[round(min(max((v - lo) / (hi - lo), 0), 1) * 255)]
+        assert got.tolist() == list(want)
     assert lookup_table(style.colormap) is lut  # computed once
     assert not lut.flags.writeable
 

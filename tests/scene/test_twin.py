@@ -280,6 +280,15 @@ def test_plotter_renders_buildings_with_few_actors(twin):
     assert close.sum() > 100
 
 
+def test_tour_over_the_scene_bookmarks_in_local_coordinates(twin):
+    tour = twin.tour(clock=lambda: 0.0)
+    first = tour.tick(0.0)
+    assert first.name == "overview" and first.crs == "local"
+    expected = np.subtract(SceneConfig.demo().bookmarks[0].focal_point, twin.city.origin)
+    assert np.allclose(first.focal_point, expected)
+    assert tour.tick(12.0).name == "rathaus"
+
+
 def test_close_stops_the_writer(city, tmp_path):
     registry = Registry.load(REGISTRY)
     store = Store(tmp_path / "db.duckdb")

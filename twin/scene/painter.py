@@ -150,14 +150,30 @@ class BuildingPainter:
         bool
             Whether any building's colour changed.
         """
-        new = np.empty_like(self.group_rgba)
-        new[:] = self.neutral
+        rgba = np.full((len(groups), 4), 255, dtype=np.uint8)
+        rgba[:, :3] = rgb
+        return self.paint_codes(groups, rgba.view(np.uint32).reshape(-1))
+
+    def paint_codes(self, groups: np.ndarray, codes: np.ndarray) -> bool:
+        """Like :meth:`paint` with packed RGBA colours (:func:`~twin.scene.styles.color_codes`).
+
+        Only buildings whose colour differs are written, and only their cells when few.
+
+        Returns
+        -------
+        bool
+            Whether any building's colour changed.
+        """
+        new = np.full(self.n_groups, self.neutral.view(np.uint32)[0], dtype=np.uint32)
         if len(groups):
-            new[groups, :3] = rgb
-        changed = np.flatnonzero(new.view(np.uint32).reshape(-1) != self._group_u32)
+            new[groups] = codes
+        changed = np.flatnonzero(new != self._group_u32)
         if not len(changed):
             return False
-        self.group_rgba[changed] = new[changed]
+        if len(changed) * 8 > self.n_groups:
+            self._group_u32[:] = new
+        else:
+            self._group_u32[changed] = new[changed]
         self.apply(changed)
         return True
 

@@ -35,7 +35,8 @@ from twin.scene.config import SceneConfig
 from twin.scene.painter import BuildingPainter, building_groups
 from twin.scene.render import GLYPH_LIFT, GLYPH_RADIUS, context_meshes, glyph_mesh, make_plotter
 from twin.scene.services import Services, start_services
-from twin.scene.styles import NO_DATA_RGB, Style, colors, legend, style_key, text_to_value
+from twin.scene.styles import Style, color_codes, legend, style_key, text_to_value
+from twin.scene.tour import Tour
 
 log = logging.getLogger(__name__)
 
@@ -379,9 +380,9 @@ class Twin:
             )
             changed = self._paint_buildings(style, dev_val, dev_stale, measures)
             if self.glyph_painter is not None:
-                rgb = colors(dev_val, style, dev_stale)
+                codes = color_codes(dev_val, style, dev_stale)
                 sel = np.flatnonzero(measures)
-                changed |= self.glyph_painter.paint(sel, rgb[sel])
+                changed |= self.glyph_painter.paint_codes(sel, codes[sel])
             return changed
 
     def _paint_buildings(
@@ -400,9 +401,7 @@ class Twin:
         fresh = agg["fresh"].to_numpy()
         value = np.where(fresh, agg["fv"].to_numpy(), agg["v"].to_numpy())
         is_stale = ~fresh & ~np.isnan(value)
-        rgb = colors(value, style, is_stale)
-        rgb[np.isnan(value)] = NO_DATA_RGB
-        return self.painter.paint(groups, rgb)
+        return self.painter.paint_codes(groups, color_codes(value, style, is_stale))
 
     def wait_ready(self, timeout: float = 60.0) -> bool:
         """Wait until the simulator's history backfill is stored (no-op without simulator).
@@ -483,6 +482,23 @@ class Twin:
         p = shapely.point_on_surface(geom)
         top = float(self.group_top[self.group_of_row[int(row)]])
         return (p.x - self.origin[0], p.y - self.origin[1], top)
+
+    def tour(self, *, clock: Callable[[], float] | None = None) -> Tour:
+        """Return a kiosk :class:`~twin.scene.tour.Tour` over the scene's tour (local coordinates).
+
+        Parameters
+        ----------
+        clock : callable, optional
+            Time source (default ``time.monotonic``).
+        """
+        local = [b.to_local(self.origin) for b in self.config.tour_bookmarks()]
+        kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
+        return Tour(
+            local or [self.home],
+            seconds_per_stop=self.config.tour.seconds_per_stop,
+            idle_resume=self.config.tour.idle_resume,
+            **kwargs,
+        )
 
     # ------------------------------------------------------------------ cards, search
 
