@@ -242,3 +242,26 @@ def test_lod2_without_ground_is_closed_by_its_footprint():
     ground = mesh.cell_data["surface"] == 0
     assert ground.sum() == 2
     assert mesh.cell_data["Normals"][ground, 2] == pytest.approx(-1.0)
+
+
+def test_broken_lod2_wkb_names_the_building():
+    wkb, types = house_surfaces()
+    city = City(
+        gpd.GeoDataFrame(
+            {
+                "id": ["ok", "broken"],
+                "height": [5.0, 5.0],
+                "surfaces": [wkb, wkb[:30]],
+                "surface_types": [types, types],
+            },
+            geometry=[shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)],
+            crs="EPSG:25832",
+        )
+    )
+    with pytest.raises(GeodataError, match="building broken: 'surfaces' is not valid WKB"):
+        build_mesh(city)
+
+
+def test_origin_must_have_three_values():
+    with pytest.raises(ValueError, match=r"origin must be \(x, y, z\)"):
+        build_mesh(block_city(), origin=(1.0, 2.0))
