@@ -391,3 +391,14 @@ def test_reversed_orientable_surfaces_are_flipped(tmp_path):
     path.write_text(solid)
     house = row(read_citygml(path), "BLDG_A")
     assert sorted(house["surface_types"]) == sorted("GWWWWRO")
+
+
+def test_repeated_gml_ids_get_unique_row_ids(tmp_path, caplog):
+    path = tmp_path / "dup.gml"
+    path.write_text(V2.read_text().replace('gml:id="BLDG_C"', 'gml:id="BLDG_B"'))
+    with caplog.at_level(logging.WARNING):
+        city = read_citygml(path)
+    assert city.buildings["id"].is_unique
+    assert {"citygml/BLDG_B", "citygml/BLDG_B#2"} <= set(city.buildings["id"])
+    assert city.n_buildings == 3  # still three buildings
+    assert "1 ids occur more than once" in caplog.text

@@ -288,9 +288,13 @@ def assemble_city(
             n_lod1_surfaces,
         )
     idx = np.flatnonzero(ok)
+    ids = _unique_ids([f"{fmt}/{records[i].source_id}" for i in idx], path)
     data = {
-        "id": [f"{fmt}/{records[i].source_id}" for i in idx],
-        "building": [f"{fmt}/{roots[i]}" for i in idx],
+        "id": ids,
+        "building": [
+            f"{fmt}/{roots[i]}" if records[i].parent is not None else row_id
+            for i, row_id in zip(idx, ids, strict=True)
+        ],
         "is_part": [records[i].parent is not None for i in idx],
         "source_id": [records[i].source_id for i in idx],
         "format": fmt,
@@ -309,6 +313,22 @@ def assemble_city(
     }
     gdf = gpd.GeoDataFrame(data, geometry=list(shapes[idx]), crs=target)
     return City(buildings=gdf, label=f"{path.name} ({fmt})", sources=[str(path)])
+
+
+def _unique_ids(ids: list[str], path: Path) -> list[str]:
+    """Make row ids unique (a file may repeat a gml:id): later copies get ``#2``, ``#3``."""
+    seen: dict[str, int] = {}
+    out = []
+    for i in ids:
+        n = seen.get(i, 0) + 1
+        seen[i] = n
+        out.append(i if n == 1 else f"{i}#{n}")
+    repeated = sum(1 for n in seen.values() if n > 1)
+    if repeated:
+        log.warning(
+            "%s: %d ids occur more than once; renamed their repeats to <id>#2, ...", path, repeated
+        )
+    return out
 
 
 def _roots(records: list[BuildingRecord]) -> list[str]:
