@@ -5,6 +5,24 @@ CityJSON is an encoding of the CityGML data model, so both readers produce the s
 :class:`BuildingRecord` per Building / BuildingPart and feed their polygons to one
 :class:`~twin.geodata.surfaces.SurfaceBuilder`; :func:`assemble_city` then reprojects,
 derives footprints and heights and packs the LoD2 surfaces, vectorised over the file.
+
+Decisions shared by both formats:
+
+* **Rows.** One row per Building and per BuildingPart with geometry; a Building drawn only
+  by its parts has no row of its own (its parts carry ``building`` = its id and inherit its
+  name, address and type). Ids are ``"<format>/<source id>"``, so the same model read from
+  CityGML and CityJSON differs only in the prefix (``source_id`` is identical).
+* **Heights.** ``ground_z`` is the lowest point of the whole building (parts included);
+  ``height``/``min_height`` are the top/bottom of the row above it, so a tower part on a base
+  gets ``min_height`` > 0. ``measuredHeight`` is kept only when it agrees with the geometry
+  within ``max(1 m, 10 %)`` (:func:`resolve_heights`).
+* **LoD1.** A LoD1 solid whose vertices all lie at its bottom or top is a prism: footprint +
+  height reproduce it exactly, so its surfaces are dropped. Other LoD1 solids (stepped
+  blocks, several solids of different heights, triangulated blocks on uneven ground, as in
+  Delft) keep their surfaces, since one extrusion would misdraw them; ``lod`` stays 1.
+* **LoD2+.** Surfaces kept with semantics; polygons without semantics are classified from
+  their normals (:func:`twin.geodata.surfaces.classify`). LoD3/4 geometry is read like LoD2
+  (openings are not), and such rows get ``lod`` 2.
 """
 
 from __future__ import annotations
