@@ -289,6 +289,36 @@ def test_tour_over_the_scene_bookmarks_in_local_coordinates(twin):
     assert tour.tick(12.0).name == "rathaus"
 
 
+def test_tiles_split_the_mesh_and_follow_colour_updates(twin):
+    tiles = twin.tiles(9)
+    assert 2 <= len(tiles) <= 9
+    assert sum(t.n_cells for t in tiles) == twin.mesh.n_cells
+    ids = np.concatenate([np.asarray(t.cell_data["cell_id"]) for t in tiles])
+    assert np.array_equal(np.sort(ids), np.arange(twin.mesh.n_cells))
+    send(twin, "ls-co2-schule-mitte", {"co2": 1700.0})
+    twin.set_quantity("co2")
+    twin.refresh()
+    school = row_of(twin, "demo/schule-mitte")
+    want = colors([1700.0], CO2)[0].tolist()
+    seen = 0
+    for t in tiles:
+        rows = np.asarray(t.cell_data["building"])
+        rgba = np.asarray(t.cell_data[COLOR_ARRAY])
+        assert np.array_equal(
+            rgba, np.asarray(twin.mesh.cell_data[COLOR_ARRAY])[t.cell_data["cell_id"]]
+        )
+        seen += int((rows == school).sum())
+        assert (rgba[rows == school, :3] == want).all()
+    assert seen > 0
+    pl = twin.plotter(off_screen=True, window_size=(320, 200), tiles=9)
+    try:
+        assert sum(name.startswith("buildings-") for name in pl.actors) == len(tiles)
+    finally:
+        pl.close()
+    assert len(twin.tiles(4)) <= 4
+    assert len(twin.painter.targets) == 1 + len(twin.tiles(4))  # the old tiling is dropped
+
+
 def test_close_stops_the_writer(city, tmp_path):
     registry = Registry.load(REGISTRY)
     store = Store(tmp_path / "db.duckdb")

@@ -83,22 +83,36 @@ class BuildingPainter:
         n_groups = int(group_of_row.max()) + 1 if len(group_of_row) else 0
         self.group_rgba = np.empty((n_groups, 4), dtype=np.uint8)
         self.group_rgba[:] = self.neutral
-        cell_row = np.asarray(mesh.cell_data[index_array])  # type: ignore[attr-defined]
-        self.cell_group = group_of_row[cell_row].astype(np.intp) if len(cell_row) else cell_row
-        rgba = np.empty((len(cell_row), 4), dtype=np.uint8)
-        mesh.cell_data[COLOR_ARRAY] = rgba  # type: ignore[attr-defined]
-        # pyvista wraps our memory without copying; keep a plain view of VTK's buffer.
-        self.cell_rgba = np.asarray(mesh.cell_data[COLOR_ARRAY])  # type: ignore[attr-defined]
-        if not np.shares_memory(self.cell_rgba, rgba):  # pragma: no cover - pyvista changed
-            log.debug("pyvista copied the colour array; writing into its copy")
-        self._vtk_array = mesh.GetCellData().GetArray(COLOR_ARRAY)  # type: ignore[attr-defined]
-        self._cell_u32 = self.cell_rgba.view(np.uint32).reshape(-1)
+        self.index_array = index_array
+        self._group_of_row = group_of_row
         self._group_u32 = self.group_rgba.view(np.uint32).reshape(-1)
-        # CSR index: cells of group g are order[starts[g]:starts[g + 1]].
-        self._order = np.argsort(self.cell_group, kind="stable").astype(np.intp)
-        counts = np.bincount(self.cell_group, minlength=n_groups) if len(cell_row) else []
-        self._starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
-        self.apply()
+        self.targets: list[_Target] = []
+        main = self.attach(mesh)
+        self.cell_group = main.cell_group
+        self.cell_rgba = main.cell_u32.view(np.uint8).reshape(-1, 4)
+
+    def attach(self, mesh: object) -> _Target:
+        """Also colour ``mesh`` (e.g. a tile of the City mesh with its own ``building`` array).
+
+        Parameters
+        ----------
+        mesh : pyvista.PolyData
+            A mesh with the painter's index cell array.
+
+        Returns
+        -------
+        _Target
+            The new target, already painted with the current colours.
+        """
+        cell_row = np.asarray(mesh.cell_data[self.index_array])  # type: ignore[attr-defined]
+        target = _Target(mesh, self._group_of_row[cell_row].astype(np.intp), self.n_groups)
+        self.targets.append(target)
+        target.apply(self._group_u32, None)
+        return target
+
+    def detach(self, mesh: object) -> None:
+        """Stop colouring ``mesh`` (a tile no longer drawn)."""
+        self.targets = [t for t in self.targets if t.mesh is not mesh]
 
     @property
     def n_groups(self) -> int:
@@ -106,16 +120,8 @@ class BuildingPainter:
         return len(self.group_rgba)
 
     def cells_of(self, groups: np.ndarray) -> np.ndarray:
-        """Return the cell ids of the given groups (vectorised, no Python loop)."""
-        groups = np.asarray(groups, dtype=np.intp)
-        lo, hi = self._starts[groups], self._starts[groups + 1]
-        lengths = hi - lo
-        total = int(lengths.sum())
-        if total == 0:
-            return np.empty(0, dtype=np.intp)
-        # position within the concatenation → index into _order
-        offsets = np.repeat(lo - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
-        return self._order[np.arange(total, dtype=np.intp) + offsets]
+        """Return the cell ids of the given groups in the first mesh (vectorised)."""
+        return self.targets[0].cells_of(groups)
 
     def apply(self, groups: np.ndarray | None = None) -> None:
         """Copy group colours to the cells (all, or only those of ``groups``) and mark modified.
@@ -125,15 +131,10 @@ class BuildingPainter:
         groups : numpy.ndarray, optional
             Groups whose colour changed; None updates every cell.
         """
-        if groups is None or len(groups) * 8 > self.n_groups:
-            np.take(self._group_u32, self.cell_group, out=self._cell_u32)
-        elif len(groups):
-            cells = self.cells_of(groups)
-            self._cell_u32[cells] = self._group_u32[self.cell_group[cells]]
-        else:
-            return
-        self._vtk_array.Modified()
-        self.mesh.Modified()  # type: ignore[attr-defined]
+        if groups is not None and len(groups) * 8 > self.n_groups:
+            groups = None
+        for target in self.targets:
+            target.apply(self._group_u32, groups)
 
     def paint(self, groups: np.ndarray, rgb: np.ndarray) -> bool:
         """Set the colours of some buildings and reset all others to neutral.
@@ -181,3 +182,47 @@ class BuildingPainter:
         """Set every building's colour from a ``(n_groups, 3)`` array (benchmarks, overlays)."""
         self.group_rgba[:, :3] = rgb
         self.apply()
+
+
+class _Target:
+    """One mesh coloured by a painter: its cell → group index and its shared RGBA array."""
+
+    def __init__(self, mesh: object, cell_group: np.ndarray, n_groups: int) -> None:
+        self.mesh = mesh
+        self.cell_group = cell_group
+        rgba = np.empty((len(cell_group), 4), dtype=np.uint8)
+        mesh.cell_data[COLOR_ARRAY] = rgba  # type: ignore[attr-defined]
+        # pyvista wraps our memory without copying; keep a plain view of VTK's buffer.
+        view = np.asarray(mesh.cell_data[COLOR_ARRAY])  # type: ignore[attr-defined]
+        if not np.shares_memory(view, rgba):  # pragma: no cover - pyvista changed
+            log.debug("pyvista copied the colour array; writing into its copy")
+        self.cell_u32 = view.view(np.uint32).reshape(-1)
+        self.vtk_array = mesh.GetCellData().GetArray(COLOR_ARRAY)  # type: ignore[attr-defined]
+        # CSR index: cells of group g are order[starts[g]:starts[g + 1]].
+        self.order = np.argsort(cell_group, kind="stable").astype(np.intp)
+        counts = np.bincount(cell_group, minlength=n_groups) if len(cell_group) else []
+        self.starts = np.concatenate([[0], np.cumsum(counts)]).astype(np.intp)
+
+    def cells_of(self, groups: np.ndarray) -> np.ndarray:
+        groups = np.asarray(groups, dtype=np.intp)
+        lo, hi = self.starts[groups], self.starts[groups + 1]
+        lengths = hi - lo
+        total = int(lengths.sum())
+        if total == 0:
+            return np.empty(0, dtype=np.intp)
+        # position within the concatenation → index into order
+        offsets = np.repeat(lo - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths)
+        return self.order[np.arange(total, dtype=np.intp) + offsets]
+
+    def apply(self, group_u32: np.ndarray, groups: np.ndarray | None) -> None:
+        if groups is None:
+            np.take(group_u32, self.cell_group, out=self.cell_u32)
+        elif len(groups):
+            cells = self.cells_of(groups)
+            if not len(cells):
+                return
+            self.cell_u32[cells] = group_u32[self.cell_group[cells]]
+        else:
+            return
+        self.vtk_array.Modified()
+        self.mesh.Modified()  # type: ignore[attr-defined]

@@ -117,12 +117,67 @@ def glyph_mesh(
     return mesh
 
 
+def split_tiles(mesh: pv.PolyData, n_tiles: int) -> list[pv.PolyData]:
+    """Split a triangle mesh into about ``n_tiles`` spatial tiles (a square grid).
+
+    Separate tiles let VTK's frustum culling drop what is out of view and keep each draw
+    call smaller. Each tile keeps the cell arrays (``building``, ``surface``, ``Normals``) and
+    gets ``cell_id``, the cell's index in the whole mesh. Vectorised: one sort of the cells by
+    tile, then per tile one ``np.unique`` to compact its points.
+
+    Parameters
+    ----------
+    mesh : pyvista.PolyData
+        A mesh of triangles only.
+    n_tiles : int
+        Wanted number of tiles (rounded to a square grid; empty tiles are dropped).
+
+    Returns
+    -------
+    list of pyvista.PolyData
+    """
+    k = max(1, int(np.ceil(np.sqrt(n_tiles))))
+    if k == 1 or mesh.n_cells == 0:
+        return [mesh]
+    faces = np.asarray(mesh.faces).reshape(-1, 4)
+    if not (faces[:, 0] == 3).all():
+        raise ValueError("split_tiles needs a mesh of triangles")
+    tri = faces[:, 1:]
+    pts = np.asarray(mesh.points)
+    centre = pts[tri].mean(axis=1)
+    xmin, xmax, ymin, ymax = mesh.bounds[:4]
+    ix = np.clip(((centre[:, 0] - xmin) / max(xmax - xmin, 1e-9) * k).astype(int), 0, k - 1)
+    iy = np.clip(((centre[:, 1] - ymin) / max(ymax - ymin, 1e-9) * k).astype(int), 0, k - 1)
+    tile = ix * k + iy
+    order = np.argsort(tile, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(np.bincount(tile, minlength=k * k))])
+    out = []
+    for t in range(k * k):
+        cells = order[starts[t] : starts[t + 1]]
+        if not len(cells):
+            continue
+        used, inverse = np.unique(tri[cells], return_inverse=True)
+        tf = np.concatenate(
+            [np.full((len(cells), 1), 3, dtype=np.int64), inverse.reshape(-1, 3)], axis=1
+        )
+        part = pv.PolyData(pts[used], faces=tf.ravel())
+        for name in mesh.cell_data:
+            if name != "colors":
+                part.cell_data[name] = np.asarray(mesh.cell_data[name])[cells]
+        for name in mesh.point_data:
+            part.point_data[name] = np.asarray(mesh.point_data[name])[used]
+        part.cell_data["cell_id"] = cells.astype(np.int64)
+        out.append(part)
+    return out
+
+
 def make_plotter(
     twin: object,
     *,
     off_screen: bool | None = None,
     window_size: Sequence[int] = (1280, 720),
     multi_samples: int | None = None,
+    tiles: int = 1,
     **kwargs: object,
 ) -> pv.Plotter:
     """Build a :class:`pyvista.Plotter` showing a :class:`~twin.scene.twin.Twin`.
@@ -137,13 +192,19 @@ def make_plotter(
         Width and height in pixels.
     multi_samples : int, optional
         MSAA samples (0 is about twice as fast on a CPU renderer).
+    tiles : int
+        Draw the buildings as about this many spatial tiles (actors ``buildings-<i>``, each
+        with the cell arrays ``building`` and ``cell_id``) so that the renderer can cull
+        what is out of view; 1 draws the City mesh itself as the actor ``buildings``.
+        Tiles are coloured in place together with the mesh.
     **kwargs
         Passed to :class:`pyvista.Plotter`.
 
     Returns
     -------
     pyvista.Plotter
-        With the actors ``buildings``, ``context-<layer>`` and ``sensors``.
+        With the actors ``buildings`` (or ``buildings-<i>``), ``context-<layer>`` and
+        ``sensors``.
     """
     if multi_samples is not None:
         kwargs["multi_samples"] = multi_samples
@@ -162,12 +223,13 @@ def make_plotter(
             show_scalar_bar=False,
         )
     mesh = twin.mesh  # type: ignore[attr-defined]
-    if mesh.n_cells:
+    parts = twin.tiles(tiles) if tiles > 1 else [mesh]  # type: ignore[attr-defined]
+    for i, part in enumerate(parts if mesh.n_cells else []):
         pl.add_mesh(
-            mesh,
+            part,
             scalars="colors",
             rgb=True,
-            name="buildings",
+            name="buildings" if part is mesh else f"buildings-{i}",
             smooth_shading=False,
             ambient=0.28,
             diffuse=0.75,

@@ -33,7 +33,14 @@ from twin.scene.binding import bind_devices
 from twin.scene.camera import Bookmark, default_camera
 from twin.scene.config import SceneConfig
 from twin.scene.painter import BuildingPainter, building_groups
-from twin.scene.render import GLYPH_LIFT, GLYPH_RADIUS, context_meshes, glyph_mesh, make_plotter
+from twin.scene.render import (
+    GLYPH_LIFT,
+    GLYPH_RADIUS,
+    context_meshes,
+    glyph_mesh,
+    make_plotter,
+    split_tiles,
+)
 from twin.scene.services import Services, start_services
 from twin.scene.styles import Style, color_codes, legend, style_key, text_to_value
 from twin.scene.tour import Tour
@@ -144,6 +151,7 @@ class Twin:
         )
         self._tree: shapely.STRtree | None = None
         self._search: search.SearchIndex | None = None
+        self._tiles: dict[int, list[Any]] = {}
         self._new_data = threading.Event()
         self._lock = threading.RLock()
         self.quantity = self.config.default_quantity
@@ -523,6 +531,24 @@ class Twin:
         return self._search.find(text, limit=limit)
 
     # ------------------------------------------------------------------ rendering
+
+    def tiles(self, n: int) -> list[Any]:
+        """Return the building mesh split into about ``n`` tiles, coloured in place (cached).
+
+        Each tile has the cell arrays ``building`` (City row) and ``cell_id`` (cell of
+        :attr:`mesh`) for picking. See :func:`twin.scene.render.split_tiles`.
+        """
+        if n not in self._tiles:
+            for old in self._tiles.values():
+                for part in old:
+                    if part is not self.mesh:
+                        self.painter.detach(part)
+            parts = split_tiles(self.mesh, n)
+            if parts != [self.mesh]:
+                for part in parts:
+                    self.painter.attach(part)
+            self._tiles = {n: parts}  # keep one tiling: every tiling costs a colour update
+        return self._tiles[n]
 
     def plotter(self, *, off_screen: bool | None = None, **kwargs: Any) -> Any:
         """Return a :class:`pyvista.Plotter` with the city, context, sensors and camera.
