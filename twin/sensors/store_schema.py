@@ -4,7 +4,8 @@ Design points:
 
 - ``readings`` is keyed by an integer ``device`` (see ``devices``), not by the text device
   id: DuckDB's min/max pruning keeps only an 8-byte prefix of text, and DevEUIs share long
-  prefixes. Rows arrive in time order, so zone maps on ``time`` prune time-window queries.
+  prefixes. Rows arrive in time order, so zone maps on ``time`` prune time-window queries;
+  an ART index on ``device`` turns one device's history into an index scan.
 - ``latest`` holds the newest value per (device, quantity), plus the first time and the count;
   the writer upserts it in the same transaction as the readings. It answers "latest per
   device" without touching ``readings`` and bounds the as-of search.
@@ -56,6 +57,9 @@ TABLES = {
             format VARCHAR,
             uid BIGINT                      -- the uplink (raw_messages.uid)
         )""",
+    # Per-device history: an ART index on the integer key lets DuckDB fetch one device's rows
+    # (an index scan) instead of decompressing every row group of a time-ordered table.
+    "readings_device": "CREATE INDEX IF NOT EXISTS readings_device ON readings (device)",
     "latest": """
         CREATE TABLE IF NOT EXISTS latest (
             device INTEGER NOT NULL,
