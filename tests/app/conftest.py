@@ -22,6 +22,9 @@ def demo_twin(tmp_path_factory):
 
     city, mesh = demo_city(buildings=BUILDINGS, seed=0)
     twin = Twin.from_config(SceneConfig.demo(buildings=BUILDINGS, seed=0), city=city, mesh=mesh)
+    run = twin._services.simulator  # the demo's in-process simulator
+    assert run.backfilled.wait(120), "the simulator did not backfill its 24 h history"
+    twin.refresh()
     yield twin
     twin.close()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from vtkmodules.vtkRenderingCore import vtkCoordinate
@@ -34,18 +36,17 @@ def test_initial_state_has_legend_labels_and_synthetic_flag(app):
 
 def test_quantity_change_updates_legend_and_colours(app):
     s = app.state
-    before_colors = _colors(app)
-    s.quantity = "temperature"
-    s.flush()
-    assert app.twin.quantity == "temperature"
-    assert "°C" in s.legend["title"]
     s.quantity = "co2"
     s.flush()
     assert "ppm" in s.legend["title"]
     assert s.legend["thresholds"], "CO2 has thresholds the legend must mark"
+    co2_colors = _colors(app)
     s.quantity = "temperature"
     s.flush()
-    assert not np.array_equal(before_colors, _colors(app)) or app.twin.quantity == "co2"
+    assert app.twin.quantity == "temperature"
+    assert "°C" in s.legend["title"]
+    # other sensors, other buildings coloured: the mesh's colours changed in place
+    assert not np.array_equal(co2_colors, _colors(app))
 
 
 def test_language_switch_changes_labels_and_legend(app):
@@ -205,3 +206,43 @@ def test_kiosk_tour_advances_without_input(demo_twin):
         assert kiosk.state.caption != second
     finally:
         kiosk.plotter.close()
+
+
+def test_new_reading_recolours_its_building_within_a_second(app):
+    from datetime import UTC, datetime
+
+    from twin.scene.styles import colors
+    from twin.sensors.model import Message, Reading
+
+    s = app.state
+    s.quantity = "co2"
+    s.flush()
+    twin = app.twin
+    device = "ls-co2-rathaus-ratssaal"
+    row = int(twin.binding.loc[twin.binding["device"] == device, "row"].iloc[0])
+    cells = np.flatnonzero(np.asarray(twin.mesh.cell_data["building"]) == row)
+    expected = colors(np.array([1990.0]), twin.style)[0]
+    now = datetime.now(UTC)
+    message = Message(
+        topic=f"v3/demo@ttn/devices/{device}/up",
+        format="ttn",
+        kind="uplink",
+        device_id=device,
+        time=now,
+        received_at=now,
+        readings=[Reading("co2", 1990.0, "ppm")],
+    )
+    started = time.monotonic()
+    twin.writer.submit(message)
+    deadline = started + 1.0
+    while time.monotonic() < deadline:
+        app.tick()
+        rgb = np.asarray(twin.mesh.cell_data["colors"])[cells[0], :3]
+        if np.array_equal(rgb, expected[:3]):
+            break
+        time.sleep(0.01)  # poll with a deadline, not a sleep as synchronisation
+    elapsed = time.monotonic() - started
+    assert np.array_equal(
+        np.asarray(twin.mesh.cell_data["colors"])[cells, :3], np.tile(expected[:3], (len(cells), 1))
+    )
+    assert elapsed < 1.0, f"the reading showed after {elapsed:.2f} s"
