@@ -226,6 +226,9 @@ def test_time_range_quantities_devices_readings(filled):
     recent = store.readings(device="dev-04", limit=5)
     assert len(recent) == 5 and recent["time"].is_monotonic_decreasing
     assert recent["time"].iloc[0] == df[df["device"] == "dev-04"]["time"].max()
+    co2 = store.readings(quantity="co2", since=T0 + timedelta(hours=7))
+    want = df[(df["quantity"] == "co2") & (df["time"] >= T0 + timedelta(hours=7))]
+    assert len(co2) == len(want) and set(co2["quantity"]) == {"co2"}
 
 
 def test_redelivered_messages_never_duplicate(tmp_path):

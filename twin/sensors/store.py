@@ -350,15 +350,21 @@ class Store:
         return q.quantities(self.cursor())
 
     def readings(
-        self, device: str | None = None, since: datetime | None = None, limit: int | None = None
+        self,
+        device: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        quantity: str | None = None,
     ) -> pd.DataFrame:
         """Return readings, newest first.
 
         Parameters
         ----------
         device : str, optional
+            Device id or DevEUI.
         since : datetime, optional
         limit : int, optional
+        quantity : str, optional
 
         Returns
         -------
@@ -366,7 +372,7 @@ class Store:
             Columns ``device, time, quantity, value, unit, text, f_cnt, rssi, snr,
             received_at, format``.
         """
-        return q.readings(self.cursor(), device, since, limit)
+        return q.readings(self.cursor(), device, since, limit, quantity)
 
     def events(self, device: str | None = None, limit: int | None = None) -> pd.DataFrame:
         """Return events (join, ack, status, log, ...), newest first."""

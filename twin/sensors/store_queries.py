@@ -281,13 +281,16 @@ def readings(
     device: str | None,
     since: datetime | None,
     limit: int | None,
+    quantity: str | None = None,
 ) -> pd.DataFrame:
     """Return readings, newest first."""
     key = None
     if device is not None:
         key = _device_key(cur, device)
         key = -1 if key is None else key
-    where, params = _where([("r.device = ?", key), ("r.time >= ?", _ts(since))])
+    where, params = _where(
+        [("r.device = ?", key), ("r.time >= ?", _ts(since)), ("r.quantity = ?", quantity)]
+    )
     limit_sql = ""
     if limit is not None:
         if int(limit) < 0:
