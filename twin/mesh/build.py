@@ -45,11 +45,12 @@ def build_parts(
         The origin used.
     """
     b = city.buildings
-    origin = tuple(float(v) for v in (origin if origin is not None else city.origin or (0, 0, 0)))
-    if len(origin) != 3:
+    given = [float(v) for v in (origin if origin is not None else city.origin or (0, 0, 0))]
+    if len(given) != 3:
         raise ValueError(f"origin must be (x, y, z), got {origin!r}")
+    origin = (given[0], given[1], given[2])
     if not len(b):
-        return MeshPart.empty(), origin  # type: ignore[return-value]
+        return MeshPart.empty(), origin
 
     has_surfaces = b["surfaces"].notna().to_numpy() if lod2 else np.zeros(len(b), dtype=bool)
     ground = b["ground_z"].to_numpy(dtype=np.float64)
@@ -71,7 +72,7 @@ def build_parts(
             rows,
             (ground + min_height)[rows],
             (ground + height)[rows],
-            origin,  # type: ignore[arg-type]
+            origin,
         )
     ]
     rows2 = np.flatnonzero(has_surfaces)
@@ -83,12 +84,12 @@ def build_parts(
                 [str(t or "") for t in b["surface_types"].to_numpy()[rows2]],
                 rows2,
                 [str(i) for i in ids[rows2]],
-                origin,  # type: ignore[arg-type]
+                origin,
                 footprints=b.geometry.to_numpy()[rows2],
                 ground_z=ground[rows2],
             )
         )
-    return concat_parts(parts), origin  # type: ignore[return-value]
+    return concat_parts(parts), origin
 
 
 def build_mesh(

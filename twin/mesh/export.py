@@ -134,7 +134,7 @@ def _check_writable(path: Path) -> None:
         raise ExportError(f"{path}: cannot write here ({reason})") from err
 
 
-def _extras(city: City, origin: tuple[float, float, float]) -> dict:
+def _extras(city: City, origin: tuple[float, ...]) -> dict:
     return {
         "crs": city.crs,
         "origin": [float(v) for v in origin],
@@ -156,7 +156,7 @@ def _write_gltf(city: City, path: Path, lod2: bool) -> None:
         triangles,
         np.asarray(mesh.cell_data["surface"]),
         np.asarray(mesh.cell_data["building"]),
-        extras=_extras(city, origin),  # type: ignore[arg-type]
+        extras=_extras(city, origin),
     )
     if path.name.lower().endswith(".glb"):
         write_glb(path, gltf, binary)
