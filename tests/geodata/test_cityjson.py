@@ -356,3 +356,10 @@ def test_binary_file_is_a_clear_error(tmp_path, name):
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
     with pytest.raises(GeodataError, match=re.escape(name) + ": .*not UTF-8 text"):
         read_cityjson(path)
+
+
+@pytest.mark.parametrize("source", [V11, SEQ])
+def test_utf8_byte_order_mark_is_accepted(tmp_path, source):
+    path = tmp_path / source.name
+    path.write_bytes(b"\xef\xbb\xbf" + source.read_bytes())
+    assert len(read_cityjson(path)) == len(read_cityjson(source))

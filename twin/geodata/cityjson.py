@@ -178,7 +178,7 @@ class _Reader:
 
     # -- documents --------------------------------------------------------------------
     def read_document(self, progress: bool) -> None:
-        with open(self.path, encoding="utf-8") as fh:
+        with open(self.path, encoding="utf-8-sig") as fh:
             try:
                 doc = json.load(fh)
             except json.JSONDecodeError as err:
@@ -233,7 +233,7 @@ class _Reader:
             ) from err
 
     def _parse_lines(self) -> Iterator[tuple[int, dict]]:
-        with open(self.path, encoding="utf-8") as fh:
+        with open(self.path, encoding="utf-8-sig") as fh:
             first = True
             for lineno, line in enumerate(fh, start=1):
                 if not line.strip():
