@@ -98,6 +98,8 @@ def _block_geometries(city: City, rows: np.ndarray, verts: _Vertices) -> dict[st
 
 def _prism_shells(rings: Any, ids: np.ndarray, n: int) -> dict[int, list[tuple[list, list]]]:
     """Build the boundary lists of each prism: ``{row position: [(shell, values), ...]}``."""
+    if rings.n_polygons == 0:
+        return {}
     ids = np.asarray(ids)
     bottom_ids, top_ids = ids[:n], ids[n:]
     nxt = rings.next_vertex()
