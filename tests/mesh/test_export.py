@@ -279,3 +279,10 @@ def test_demo_city_glb_is_valid(tmp_path):
     data = validate(doc, binary)
     assert len(data["indices"]) == build_mesh(city).n_cells
     assert doc["asset"]["extras"]["synthetic"] is True
+
+
+def test_cityjson_of_lod2_only_city(tmp_path):
+    city = lod2_city()
+    city.buildings = city.buildings.iloc[:2].reset_index(drop=True)
+    doc = json.loads(export_city(city, tmp_path / "only.city.json").read_text())
+    assert {o["geometry"][0]["type"] for o in doc["CityObjects"].values()} == {"MultiSurface"}
