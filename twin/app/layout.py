@@ -118,7 +118,7 @@ def build(app: TwinApp) -> VAppLayout:
                         ":aria-label=\"labels['app.help_text']\"",
                     ],
                     click=(
-                        ctrl.view_click,
+                        ctrl.view_click if not app.local_rendering else app.user_input,
                         "[{position: {x: $event.clientX - $event.currentTarget"
                         ".getBoundingClientRect().left, y: $event.currentTarget"
                         ".getBoundingClientRect().bottom - $event.clientY}, size: "
@@ -145,6 +145,8 @@ def _view(app: TwinApp) -> None:
     if app.local_rendering:
         view = PyVistaLocalView(
             app.plotter,
+            picking_modes=("['click']",),
+            click=(app.on_local_click, "[$event]"),
             interactor_events=("twin_events", ["EndAnimation"]),
             EndAnimation=ctrl.on_camera,
         )
