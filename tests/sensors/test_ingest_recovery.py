@@ -144,14 +144,19 @@ def test_ingest_process_killed_mid_stream(mosquitto, tmp_path):
     db = tmp_path / "crash.duckdb"
     log = tmp_path / "ingest.log"
     cmd = [
-        sys.executable, "-m", "twin", "ingest", "--mqtt", mosquitto.url, "--topic", TOPIC,
+        sys.executable, "-m", "twin", "-v", "ingest", "--mqtt", mosquitto.url, "--topic", TOPIC,
         "--db", str(db), "--client-id", "crash-ingest", "--stats-interval", "0.1",
     ]  # fmt: skip
     with log.open("w") as err:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
     publisher = Publisher(parse_url(mosquitto.url, env={}), client_id="crash-publisher")
     try:
-        wait_until(lambda: "ingest: subscribed" in log.read_text(), 30, "the ingest to subscribe")
+        wait_until(
+            lambda: "ingest: subscribed" in log.read_text() or proc.poll() is not None,
+            60,
+            "the ingest to subscribe",
+        )
+        assert proc.poll() is None, log.read_text()
         publisher.connect()
         sender = _PacedPublisher(publisher, msgs, rate=1000.0)
         sender.start()

@@ -212,6 +212,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from twin.sensors.registry import Registry
     from twin.sensors.store import Store
 
+    if not getattr(args, "quiet", False) and getattr(args, "verbose", 0) == 0:
+        # a long-running service reports its connection and counters even without -v
+        logging.getLogger("twin.sensors.ingest").setLevel(logging.INFO)
     registry = Registry.load(args.registry) if args.registry else None
     topics = args.topics or list(DEFAULT_TOPICS)
     stop, restore = _stop_on_signals()
