@@ -272,7 +272,7 @@ class Store:
         quantity : str, optional
             Only this quantity.
         max_age : timedelta, optional
-            Ignore readings older than ``t - max_age`` (a sensor that went silent).
+            Only readings newer than ``t - max_age`` count (a sensor that went silent).
 
         Returns
         -------

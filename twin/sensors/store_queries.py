@@ -113,7 +113,7 @@ def as_of(
     t = _ts(t)
     oldest = t - max_age if max_age is not None else None
     where, params = _where(
-        [("quantity = ?", quantity), ("first_time <= ?", t), ("time >= ?", oldest)]
+        [("quantity = ?", quantity), ("first_time <= ?", t), ("time > ?", oldest)]
     )
     # Pairs with nothing after t: their latest value is the answer. The rest are pending.
     found = [
