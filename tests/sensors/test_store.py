@@ -153,7 +153,7 @@ def test_as_of_with_max_age_drops_silent_devices(filled):
     t = T0 + timedelta(hours=4)
     got = store.as_of(t, quantity="co2", max_age=timedelta(minutes=30))
     recent = df[
-        (df["time"] <= t) & (df["time"] >= t - timedelta(minutes=30)) & (df["quantity"] == "co2")
+        (df["time"] <= t) & (df["time"] > t - timedelta(minutes=30)) & (df["quantity"] == "co2")
     ]
     assert set(got["device"]) == set(recent["device"])
     assert "dev-00" not in set(got["device"])  # silent since 50 min after T0
