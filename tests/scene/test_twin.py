@@ -329,12 +329,14 @@ def test_close_stops_the_writer(city, tmp_path):
     tw.close()  # idempotent
 
 
-@pytest.mark.slow
 def test_from_config_runs_the_demo_with_history(city):
     cfg = SceneConfig.demo(buildings=500)
     cfg.simulator.history_hours = 1
     with Twin.from_config(cfg, city=city) as tw:
         assert tw.wait_ready(120)
+        status = tw.status()
+        assert status["database"] and status["simulator"]["running"] and status["feeds"] == []
+        assert status["writer"]["stored"] > 0
         lo, hi = tw.time_range()
         assert (hi - lo) >= timedelta(minutes=50)
         tw.set_quantity("co2")

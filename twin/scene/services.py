@@ -99,6 +99,12 @@ def start_services(cfg: SceneConfig, *, start_feeds: bool = True) -> Services:
     if db is None:
         temp_dir = Path(tempfile.mkdtemp(prefix="twin-"))
         db = temp_dir / "twin.duckdb"
+    else:
+        try:
+            db.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            where = f"{cfg.path}: database.path"
+            raise SceneError(f"{where}: cannot create {db.parent} ({err})") from err
     registry = Registry.load(cfg.registry) if cfg.registry is not None else None
     store = Store(db)
     services = Services(store=store, registry=registry, temp_dir=temp_dir)

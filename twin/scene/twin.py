@@ -304,6 +304,48 @@ class Twin:
             raise SceneError("this twin has no writer (opened without services)")
         self._services.writer.add_listener(callback)
 
+    def status(self) -> dict[str, Any]:
+        """Return the health of the data side, for a banner in the UI.
+
+        Returns
+        -------
+        dict
+            ``database`` (True when a query succeeds), ``feeds`` (one dict per MQTT feed:
+            ``url`` without credentials, ``connected``, ``refused``), ``simulator``
+            (``running``, ``error``; None without simulator) and ``writer`` (its counters,
+            or None).
+        """
+        services = self._services
+        try:
+            self.store.time_range()
+            database = True
+        except Exception:  # any failure means "not available right now"
+            log.debug("the store does not answer", exc_info=True)
+            database = False
+        feeds = []
+        for ingest in services.ingests if services else ():
+            settings = getattr(ingest, "settings", None)
+            feeds.append(
+                {
+                    "url": getattr(settings, "url", ""),
+                    "connected": bool(getattr(ingest, "connected", False)),
+                    "refused": getattr(ingest, "refused", None),
+                }
+            )
+        sim = services.simulator if services else None
+        simulator = None
+        if sim is not None:
+            error = getattr(sim, "error", None)
+            running = sim.is_alive() if hasattr(sim, "is_alive") else True
+            simulator = {"running": running, "error": None if error is None else str(error)}
+        writer = services.writer if services else None
+        return {
+            "database": database,
+            "feeds": feeds,
+            "simulator": simulator,
+            "writer": writer.stats() if writer is not None else None,
+        }
+
     @property
     def writer(self) -> Any:
         """The running :class:`~twin.sensors.writer.Writer`, or None."""
