@@ -42,9 +42,11 @@ _ids = itertools.count()
 #: one frame).
 REFRESH_SECONDS = 0.25
 #: Seconds between two updates of the open card and of the sensor table.
-PANEL_SECONDS = 2.0
+PANEL_SECONDS = 3.0
 #: Pixels the mouse may move between press and release for a click (more is a drag).
 CLICK_SLOP = 5.0
+#: Least seconds between two recolourings: new readings show within this plus one frame.
+MIN_REFRESH_SECONDS = 0.5
 #: Seconds between two recolourings without new readings (readings grow stale).
 STALE_CHECK_SECONDS = 10.0
 #: Rows shown at most in the sensor table.
@@ -101,6 +103,7 @@ class TwinApp:
         self._last_frame = 0.0
         self._dirty_frame = False
         self._results: list[dict] = []
+        self._starting = True
         self._last_refresh = 0.0
         self._home = twin.home.camera_position()
         cfg = twin.config
@@ -186,7 +189,7 @@ class TwinApp:
 
     # -------------------------------------------------------------- handlers
     def _on_quantity(self, quantity: str | None = None, **_: Any) -> None:
-        if not quantity:
+        if not quantity or self._starting:
             return
         self.twin.set_quantity(quantity)
         self._drain_store()
@@ -195,6 +198,8 @@ class TwinApp:
         self._update_panels()
 
     def _on_language(self, lang: str = DEFAULT_LANGUAGE, simple: bool = False, **_: Any) -> None:
+        if self._starting:
+            return
         s = self.state
         s.labels = strings(lang, simple=bool(simple))
         s.title = self.twin.config.title_in(lang)
@@ -210,6 +215,8 @@ class TwinApp:
             s.caption = self.tour.caption(self.tour.current)
 
     def _on_time(self, time_pos: float = TIME_STEPS, **_: Any) -> None:
+        if self._starting:
+            return
         s = self.state
         lo, hi = self._time_bounds()
         if lo is None or float(time_pos) >= TIME_STEPS:
@@ -468,6 +475,8 @@ class TwinApp:
         """
         s = self.state
         now = time.monotonic()
+        if not force and now - self._last_refresh < MIN_REFRESH_SECONDS:
+            return False
         due = now - self._last_refresh >= STALE_CHECK_SECONDS  # readings age into "stale"
         if not (force or due or self.twin.has_new_data):
             return False
@@ -626,7 +635,8 @@ class TwinApp:
 
     def start_state(self) -> None:
         """Compute the first legend, colours, panels and camera (before serving)."""
-        self.state.ready()
+        self.state.ready()  # runs the change handlers once; they wait for _starting
+        self._starting = False
         self._home = tuple(tuple(v) for v in self.plotter.camera_position)
         self._on_quantity(self.state.quantity)
         self.state.flush()
