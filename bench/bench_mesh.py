@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -86,22 +87,25 @@ def worker(kind: str, parquet: str, limit: int | None) -> dict:
     n = len(city.buildings) if limit is None else min(limit, len(city.buildings))
     rss_before = _rss_mb()
     if kind == "naive":
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         mesh = naive_mesh(city, limit)
         times = [time.perf_counter() - t0]
+        cpu = [time.process_time() - c0]
     else:
         from twin.mesh import build_mesh
 
-        times = []
+        times, cpu = [], []
         for _ in range(3):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             mesh = build_mesh(city)
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     return {
         "kind": kind,
         "n": n,
         "cold_s": times[0],
         "best_s": min(times),
+        "cold_cpu_s": cpu[0],
         "cells": int(mesh.n_cells),
         "rss_before_mb": rss_before,
         "peak_mb": _peak_mb(),
@@ -239,10 +243,15 @@ def main() -> int:
     print("bench_mesh: naive per-building extrude+merge vs twin.mesh.build_mesh")
     print("peak RSS = ru_maxrss of a fresh subprocess per measurement (Python + libraries +")
     print("the loaded City + the mesh); 'before' = RSS after loading the City, before meshing.")
+    print("b/s = buildings per second of wall-clock time; 'cpu' = per second of the process's")
+    print("CPU time (robust when other jobs share the cores: see the load average).")
+    load = os.getloadavg()[0]
+    print(f"load average at start: {load:.1f} on {os.cpu_count()} cores")
     print()
     header = (
-        f"{'buildings':>9} {'triangles':>10} | {'naive b/s':>9} {'naive peak':>10} | "
-        f"{'ours b/s cold':>13} {'best of 3':>10} {'before':>7} {'peak':>7} | {'ratio':>6}"
+        f"{'buildings':>9} {'triangles':>10} | {'naive b/s':>9} {'cpu':>6} {'peak':>7} | "
+        f"{'ours cold':>9} {'cpu':>9} {'best of 3':>9} {'before':>7} {'peak':>7} | "
+        f"{'ratio':>6} {'cpu':>5}"
     )
     print(header)
     print("-" * len(header))
@@ -264,13 +273,16 @@ def main() -> int:
             else:
                 naive = _run(["--worker", "naive", parquet, "all"])
             naive_rate = naive["n"] / naive["cold_s"]
+            naive_cpu = naive["n"] / naive["cold_cpu_s"]
             cold_rate = n / ours["cold_s"]
+            cold_cpu = n / ours["cold_cpu_s"]
             best_rate = n / ours["best_s"]
             ratio = cold_rate / naive_rate
             print(
-                f"{n:>9,} {ours['cells']:>10,} | {naive_rate:>9,.0f} {naive['peak_mb']:>8.0f}MB | "
-                f"{cold_rate:>13,.0f} {best_rate:>10,.0f} {ours['rss_before_mb']:>5.0f}MB "
-                f"{ours['peak_mb']:>5.0f}MB | {ratio:>5.0f}x{note}"
+                f"{n:>9,} {ours['cells']:>10,} | {naive_rate:>9,.0f} {naive_cpu:>6,.0f} "
+                f"{naive['peak_mb']:>5.0f}MB | {cold_rate:>9,.0f} {cold_cpu:>9,.0f} "
+                f"{best_rate:>9,.0f} {ours['rss_before_mb']:>5.0f}MB {ours['peak_mb']:>5.0f}MB | "
+                f"{ratio:>5.0f}x {cold_cpu / naive_cpu:>4.0f}x{note}"
             )
             if n >= 100_000:
                 if cold_rate < TARGET_RATE:
@@ -281,6 +293,7 @@ def main() -> int:
                 failures.append(f"{n}: only {ratio:.0f}x the naive way (< {TARGET_RATIO:.0f}x)")
     print()
     print("ratio = ours (cold, first call in a fresh process) / naive, same city, same run.")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}")
     print()
     lod2 = _run(["--lod2-worker", "10000"])
     naive_rate = lod2["naive_n"] / lod2["naive_s"]
