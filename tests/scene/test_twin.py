@@ -280,6 +280,12 @@ def test_plotter_renders_buildings_with_few_actors(twin):
     assert close.sum() > 100
 
 
+def test_show_checks_the_bookmark_name(twin):
+    with pytest.raises(SceneError, match="unknown bookmark 'nowhere'"):
+        twin.show(camera="nowhere", off_screen=True)
+    twin.show(camera="rathaus", off_screen=True, window_size=(160, 100))  # renders, no error
+
+
 def test_tour_over_the_scene_bookmarks_in_local_coordinates(twin):
     tour = twin.tour(clock=lambda: 0.0)
     first = tour.tick(0.0)

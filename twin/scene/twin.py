@@ -599,10 +599,40 @@ class Twin:
         """
         return make_plotter(self, off_screen=off_screen, **kwargs)
 
-    def show(self, *, jupyter_backend: str | None = None, **kwargs: Any) -> Any:
-        """Render in a notebook or a window (``plotter().show(jupyter_backend=...)``)."""
+    def show(
+        self,
+        *,
+        camera: str | Bookmark | None = None,
+        jupyter_backend: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Refresh the colours and render in a notebook or a window.
+
+        Parameters
+        ----------
+        camera : str or Bookmark, optional
+            A bookmark (or its name) to look from; the oblique overview by default.
+        jupyter_backend : str, optional
+            ``"static"`` (a picture), ``"trame"`` (interactive), ``"none"``, ...; see
+            :meth:`pyvista.Plotter.show`.
+        **kwargs
+            Passed to :meth:`plotter` (``window_size``, ``tiles``, ...).
+
+        Returns
+        -------
+        object
+            What :meth:`pyvista.Plotter.show` returns (a widget or image in notebooks).
+        """
         self.refresh()
         pl = self.plotter(**kwargs)
+        if camera is not None:
+            if isinstance(camera, str):
+                names = {b.name: b for b in self.bookmarks}
+                if camera not in names:
+                    valid = ", ".join(names) or "none"
+                    raise SceneError(f"unknown bookmark {camera!r} (bookmarks: {valid})")
+                camera = names[camera]
+            pl.camera_position = camera.to_local(self.origin).camera_position()
         return pl.show(jupyter_backend=jupyter_backend)
 
     # ------------------------------------------------------------------ lifecycle
