@@ -220,8 +220,9 @@ def test_other_daily_patterns(week):
     assert 0 < share < 0.3
 
 
-def test_fault_share_is_honoured_and_faults_are_dead_letters():
-    sim = Simulator(seed=1, faults=0.2)
+@pytest.mark.parametrize("fmt", ["ttn", "chirpstack"])
+def test_fault_share_is_honoured_and_faults_are_dead_letters(fmt):
+    sim = Simulator(seed=1, faults=0.2, fmt=fmt)
     msgs = list(sim.stream(MONDAY, rate=10.0, count=4000))
     faulty = [m for m in msgs if m.fault]
     assert abs(len(faulty) / len(msgs) - 0.2) < 0.03

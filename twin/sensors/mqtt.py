@@ -57,6 +57,17 @@ PROTOCOLS: dict[str, int] = {
 MAX_RECEIVE_MAXIMUM = 65535
 
 
+class _QuietShutdown(logging.Filter):
+    """Drop paho 2.2's ERROR "Client is not connected" logged by every clean disconnect."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Client is not connected")
+
+
+_paho_log = logging.getLogger(f"{__name__}.paho")
+_paho_log.addFilter(_QuietShutdown())
+
+
 @dataclass(frozen=True)
 class MqttSettings:
     """Where and how to connect to a broker.
@@ -341,7 +352,7 @@ def make_client(
         reconnect_on_failure=True,
         manual_ack=manual_ack,
     )
-    client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+    client.enable_logger(_paho_log)
     if settings.transport == "websockets":
         client.ws_set_options(path=settings.ws_path)
     if settings.tls:

@@ -362,7 +362,7 @@ FAULT_KINDS = (
     "empty",
     "not-an-object",
     "wrong-type",
-    "missing-ids",
+    "bad-counter",
     "bad-time",
 )
 
@@ -400,8 +400,12 @@ def corrupt(payload: bytes, fmt: str, rng: np.random.Generator) -> tuple[str, by
             body["uplink_message"] = "f_cnt=" + str(rng.integers(1000))
         else:
             body["deviceInfo"] = ["not", "an", "object"]
-    elif kind == "missing-ids":
-        body.pop("end_device_ids" if fmt == "ttn" else "deviceInfo", None)
+    elif kind == "bad-counter":
+        counter = ["seven", -1, 2**40, 1.5][int(rng.integers(4))]
+        if fmt == "ttn":
+            body["uplink_message"]["f_cnt"] = counter
+        else:
+            body["fCnt"] = counter
     elif kind == "bad-time":
         if fmt == "ttn":
             body["received_at"] = "yesterday at noon"

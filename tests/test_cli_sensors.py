@@ -1,0 +1,216 @@
+"""``twin ingest``, ``twin simulate`` and ``twin readings`` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.sensors.conftest import MosquittoBroker, publish_pairs, wait_until
+from twin.cli import main
+from twin.commands.sensors import parse_since
+from twin.errors import ConfigError
+from twin.sensors.ingest import Ingest
+from twin.sensors.simulator import Simulator
+from twin.sensors.store import Store
+from twin.sensors.writer import Writer
+
+ROOT = Path(__file__).resolve().parents[1]
+T0 = datetime(2026, 6, 15, 8, tzinfo=UTC).timestamp()
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = MosquittoBroker(tmp_path / "broker").start()
+    yield b
+    b.kill()
+
+
+def _twin(*args: str, log: Path) -> subprocess.Popen:
+    with log.open("w") as err:
+        return subprocess.Popen(
+            [sys.executable, "-m", "twin", *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=err
+        )
+
+
+def _received(log: Path) -> int:
+    found = re.findall(r"ingest: received (\d+)", log.read_text(errors="replace"))
+    return int(found[-1]) if found else 0
+
+
+@pytest.mark.mqtt
+@pytest.mark.slow
+def test_ingest_sigterm_commits_acknowledges_and_exits_0(broker, tmp_path):
+    db = tmp_path / "twin.duckdb"
+    log = tmp_path / "ingest.log"
+    sim = Simulator(seed=31)
+    msgs = list(sim.stream(T0, rate=10.0, count=3000))
+    args = ["ingest", "--mqtt", broker.url, "--topic", "v3/+/devices/+/up", "--db", str(db),
+            "--client-id", "sigterm", "--stats-interval", "0.05"]  # fmt: skip
+    proc = _twin(*args, log=log)
+    try:
+        wait_until(lambda: "subscribed" in log.read_text() or proc.poll() is not None, 60, "sub")
+        assert proc.poll() is None, log.read_text()
+        publish_pairs(broker.url, [(m.topic, m.payload) for m in msgs])
+        wait_until(lambda: _received(log) >= len(msgs), 60, "the ingest to receive everything")
+        proc.send_signal(signal.SIGTERM)  # the last batch may still wait in the writer
+        assert proc.wait(30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "Traceback" not in log.read_text()
+    store = Store(db)
+    try:
+        assert store.cursor().execute("SELECT count(*) FROM raw_messages").fetchone()[0] == 3000
+        # everything was acknowledged: the same session gets only what is published now
+        ingest = Ingest(store, url=broker.url, topics=["v3/+/devices/+/up"], client_id="sigterm",
+                        stats_interval=0)  # fmt: skip
+        ingest.start(wait=10)
+        marker = next(Simulator(seed=99, devices=1).stream(T0 + 86400, rate=1.0, count=1))
+        publish_pairs(broker.url, [(marker.topic, marker.payload)])
+        wait_until(lambda: ingest.counters["messages"] >= 1, 20, "the marker")
+        stats = ingest.stop()
+        assert stats["messages"] == 1
+    finally:
+        store.close()
+
+
+@pytest.mark.mqtt
+def test_simulate_publishes_the_demo_with_faults(broker, tmp_path):
+    store = Store(tmp_path / "sim.duckdb")
+    ingest = Ingest(store, url=broker.url, topics=["application/#"], client_id="sim-check",
+                    stats_interval=0)  # fmt: skip
+    try:
+        ingest.start(wait=10)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "twin",
+                "simulate",
+                "--mqtt",
+                broker.url,
+                "--count",
+                "400",
+                "--rate",
+                "2000",
+                "--format",
+                "chirpstack",
+                "--faults",
+                "0.1",
+                "--seed",
+                "5",
+                "--devices",
+                "40",
+            ],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        m = re.search(r"published (\d+) messages \((\d+) malformed\)", proc.stderr)
+        assert m, proc.stderr
+        published, faults = int(m.group(1)), int(m.group(2))
+        assert published == 400 and 15 <= faults <= 70
+        wait_until(lambda: ingest.counters["messages"] >= 400, 30, "all simulated messages")
+        assert ingest.writer.flush(10)
+        stats = ingest.stop()
+    finally:
+        ingest.stop(flush_timeout=0)
+    assert stats["rejected"] == faults and stats["stored"] == 400 - faults
+    devices = store.cursor().execute("SELECT count(*) FROM devices").fetchone()[0]
+    assert devices == 40  # 29 of the demo plus 11 generated, all seen
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory):
+    """Three hours of the demo deployment written by the in-process simulator."""
+    db = tmp_path_factory.mktemp("readings") / "demo.duckdb"
+    with Store(db) as store:
+        sim = Simulator(seed=1)
+        store.upsert_devices(sim.registry)
+        with Writer(store) as writer:
+            run = sim.run_in_process(writer, history=timedelta(hours=3), interval=None)
+            assert run.backfilled.wait(60)
+            run.join(30)
+            assert run.error is None
+    return db
+
+
+def test_readings_as_json_lines(demo_db, capsys):
+    code = main(["readings", "--db", str(demo_db), "--device", "ls-co2-schule-nord",
+                 "--quantity", "co2", "--limit", "5", "--json"])  # fmt: skip
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in lines]
+    assert len(rows) == 5
+    assert {r["device"] for r in rows} == {"ls-co2-schule-nord"}
+    assert {r["quantity"] for r in rows} == {"co2"} and {r["unit"] for r in rows} == {"ppm"}
+    times = [datetime.fromisoformat(r["time"]) for r in rows]
+    assert times == sorted(times, reverse=True)  # newest first
+    assert all(400 <= r["value"] <= 2500 for r in rows)
+
+
+def test_readings_table_since_and_all_devices(demo_db, capsys):
+    assert main(["readings", "--db", str(demo_db), "--since", "1h", "--limit", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["time", "device", "quantity", "value", "f_cnt"]
+    body = out[1:]
+    assert len(body) > 29 * 2  # every device sent in the last hour, several quantities
+    cutoff = datetime.now(UTC) - timedelta(hours=1, minutes=1)
+    assert all(datetime.fromisoformat(line.split()[0]) >= cutoff for line in body)
+    assert any(" ppm " in f" {line} " for line in body)
+    assert any(line.split()[3] in ("free", "blocked") for line in body if "status" in line)
+
+
+def test_readings_on_a_database_held_by_an_ingest(demo_db, tmp_path, capsys):
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from twin.sensors.store import Store; s = Store(sys.argv[1]); "
+            "print('ready', flush=True); sys.stdin.read()",
+            str(demo_db),
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert main(["readings", "--db", str(demo_db)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "held by another process" in err
+        assert "Traceback" not in err
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+
+
+def test_readings_bad_options(tmp_path, capsys):
+    assert main(["readings", "--db", str(tmp_path / "missing.duckdb")]) == 2
+    assert "no such sensor database" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="duration"):
+        parse_since("yesterday")
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    assert parse_since("90m", now=now) == now - timedelta(minutes=90)
+    assert parse_since("2d", now=now) == now - timedelta(days=2)
+    assert parse_since("2026-01-01T08:00:00Z") == datetime(2026, 1, 1, 8, tzinfo=UTC)
+    assert parse_since("2026-01-01T08:00:00") == datetime(2026, 1, 1, 8, tzinfo=UTC)
+
+
+def test_ingest_refuses_a_password_on_the_command_line(tmp_path, capsys):
+    code = main(["ingest", "--mqtt", "mqtt://twin:secret@127.0.0.1:1", "--db",
+                 str(tmp_path / "x.duckdb")])  # fmt: skip
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "TWIN_MQTT_PASSWORD" in err and "secret" not in err
