@@ -232,6 +232,20 @@ def test_device_card_and_sensor_table(twin):
     assert [r["device"] for r in only] == ["ls-pegel-rhein"]
 
 
+def test_cards_survive_an_unavailable_database(twin):
+    from twin.errors import StoreError
+
+    twin.close()  # stops the writer and closes the store
+    assert twin.status()["database"] is False
+    card = twin.building_card(row_of(twin, "demo/schule-mitte"))
+    assert card["id"] == "demo/schule-mitte"
+    assert card["sensors"] and all(s["readings"] == [] for s in card["sensors"])
+    assert card["history"] == []
+    assert twin.device_card("ls-pegel-rhein")["readings"] == []
+    with pytest.raises(StoreError):
+        twin.refresh()
+
+
 def test_search_finds_landmarks_streets_and_devices(twin):
     hits = twin.search("rathaus")
     assert hits[0]["kind"] == "building" and hits[0]["row"] == row_of(twin, "demo/rathaus")

@@ -48,13 +48,17 @@ def _num(v: Any) -> float | None:
     return None if math.isnan(f) else f
 
 
-def _reading_rows(twin: Twin, device: str, lang: str) -> list[dict]:
-    """Return the latest readings of one device at the shown time, one dict per quantity."""
+def _latest(twin: Twin) -> pd.DataFrame:
+    """Return :meth:`Twin.readings`, or an empty frame when the database does not answer."""
     try:
-        df = twin.readings()
+        return twin.readings()
     except Exception:  # database unavailable: the card still shows the building
         log.warning("cannot read the latest values", exc_info=True)
-        return []
+        return pd.DataFrame()
+
+
+def _reading_rows(twin: Twin, df: pd.DataFrame, device: str, lang: str) -> list[dict]:
+    """Return the latest readings of one device (rows of ``df``), one dict per quantity."""
     if not len(df):
         return []
     df = df[df["device"].astype(str) == device]
@@ -175,6 +179,7 @@ def building_card(twin: Twin, row: int, lang: str = "de") -> dict:
     bound = twin.binding[twin.binding["row"].isin(rows)]
     sensors = []
     history: list[dict] = []
+    latest = _latest(twin) if len(bound) else pd.DataFrame()
     for dev in bound["device"]:
         info = twin.devices.iloc[int(twin._device_index[dev])]
         sensors.append(
@@ -182,7 +187,7 @@ def building_card(twin: Twin, row: int, lang: str = "de") -> dict:
                 "device": dev,
                 "name": str(info["name"]),
                 "kind": _text(info["kind"]),
-                "readings": _reading_rows(twin, dev, lang),
+                "readings": _reading_rows(twin, latest, dev, lang),
             }
         )
         history.extend(_history(twin, dev, lang))
@@ -240,7 +245,7 @@ def device_card(twin: Twin, device: str, lang: str = "de") -> dict:
     bind = twin.binding.iloc[i]
     row = int(bind["row"])
     b = twin.city.buildings
-    readings = _reading_rows(twin, device, lang)
+    readings = _reading_rows(twin, _latest(twin), device, lang)
     last = max((r["time"] for r in readings if r["time"]), default=None)
     rssi = snr = None
     try:
@@ -294,11 +299,7 @@ def sensors_table(
         ``value``, ``display``, ``time``, ``stale``, ``color``; rows measuring the shown
         quantity first.
     """
-    try:
-        df = twin.readings()
-    except Exception:
-        log.warning("cannot read the latest values", exc_info=True)
-        df = pd.DataFrame()
+    df = _latest(twin)
     latest: dict[str, list] = {}
     for r in df.itertuples(index=False) if len(df) else ():
         latest.setdefault(str(r.device), []).append(r)

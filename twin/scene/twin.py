@@ -397,6 +397,11 @@ class Twin:
         -------
         bool
             Whether any colour changed.
+
+        Raises
+        ------
+        StoreError
+            When the database does not answer (the colours stay as they were).
         """
         with self._lock:
             self._new_data.clear()
