@@ -277,3 +277,46 @@ def test_history_covers_the_period_once_per_step():
     for times in per_device.values():
         assert np.allclose(np.diff(times), 600)
         assert start.timestamp() <= times[0] < start.timestamp() + 600
+
+
+@pytest.mark.slow
+def test_in_process_backfills_history_then_sends_live(tmp_path):
+    """encode → decode → Writer, without a broker: 6 h of history, then live uplinks."""
+    from tests.sensors.conftest import wait_until
+    from twin.sensors.store import Store
+    from twin.sensors.writer import Writer
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    store = Store(tmp_path / "demo.duckdb")
+    sim = Simulator(seed=6, faults=0.02)
+    store.upsert_devices(sim.registry)
+    writer = Writer(store)
+    commits = []
+    writer.add_listener(commits.append)
+    run = sim.run_in_process(
+        writer, history=timedelta(hours=6), step=timedelta(minutes=5), interval=60.0,
+        speedup=600.0, now=now,
+    )  # fmt: skip
+    try:
+        assert run.backfilled.wait(60) and run.error is None
+        history = run.stats["history"]
+        assert history == 72 * len(sim)
+        tmin, tmax = store.time_range()
+        assert tmin <= now - timedelta(hours=5, minutes=59) and tmax <= now + timedelta(seconds=5)
+        latest = store.latest()
+        assert set(latest["device"]) == {d.device_id for d in sim.registry}
+        # live: one minute of simulated time per 0.1 s of wall clock
+        wait_until(lambda: run.stats["uplinks"] + run.stats["dead"] > history + 2 * len(sim),
+                   30, "live uplinks")  # fmt: skip
+        assert writer.flush(10)
+        assert store.time_range()[1] > now + timedelta(seconds=60)
+    finally:
+        sim.stop()
+        writer.close()
+    assert not run.is_alive()
+    sent = run.stats["uplinks"] + run.stats["dead"]
+    assert writer.stats()["received"] == sent  # nothing submitted after stop
+    assert sum(c.stored for c in commits) == run.stats["uplinks"]
+    dead = store.cursor().execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+    assert dead == run.stats["dead"] and 0 < dead < 0.05 * sent
+    store.close()
