@@ -185,6 +185,16 @@ def test_database_error_shows_a_banner_and_recovers(app, monkeypatch):
     assert app.state.banner == ""
 
 
+def test_lost_feed_shows_a_banner_until_it_is_back(app, monkeypatch):
+    feeds = [{"url": "mqtt://broker", "connected": False, "refused": None}]
+    monkeypatch.setattr(app.twin, "status", lambda: {"database": True, "feeds": feeds})
+    app._update_panels()
+    assert app.state.banner == t("error.feed", "de")
+    feeds[0]["connected"] = True
+    app._update_panels()
+    assert app.state.banner == ""
+
+
 def test_kiosk_tour_advances_without_input(demo_twin):
     from twin.app.app import TwinApp
 

@@ -490,16 +490,24 @@ class TwinApp:
                 log.warning("refresh failed, will retry: %s", err)
             s.banner = message
             return False
-        s.banner = self._feed_banner()
+        if s.banner == t("error.database", s.lang, simple=s.simple):
+            s.banner = ""  # the database answers again
         if changed or force:
             self._dirty_frame = True
         return changed
 
-    def _feed_banner(self) -> str:
-        services = getattr(self.twin, "_services", None)
-        ingests = getattr(services, "ingests", None) or []
-        if any(getattr(i, "connected", True) is False for i in ingests):
-            return t("error.feed", self.state.lang, simple=self.state.simple)
+    def _status_banner(self) -> str:
+        """Return the warning about the data side's health (empty when all is well)."""
+        s = self.state
+        try:
+            status = self.twin.status()
+        except Exception as err:
+            log.warning("status unavailable: %s", err)
+            return t("error.database", s.lang, simple=s.simple)
+        if not status.get("database", True):
+            return t("error.database", s.lang, simple=s.simple)
+        if any(not f.get("connected", True) for f in status.get("feeds", [])):
+            return t("error.feed", s.lang, simple=s.simple)
         return ""
 
     def tick(self, now: float | None = None) -> None:
@@ -558,6 +566,8 @@ class TwinApp:
 
     def _update_panels(self) -> None:
         s = self.state
+        self._drain_store()
+        s.banner = self._status_banner()
         self._drain_store()
         if s.selected_row is not None and s.selected_row >= 0:
             s.card = card_view(
