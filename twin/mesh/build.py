@@ -39,7 +39,8 @@ def build_parts(
     Returns
     -------
     part : MeshPart
-        Points in float64 local coordinates, triangles, ``building`` rows and ``surface``
+        Points in local coordinates (float32 for blocks, float64 once LoD2 rows are
+        included), triangles, ``building`` rows and ``surface``
         codes.
     origin : tuple of float
         The origin used.
@@ -130,11 +131,12 @@ def build_mesh(
     t0 = time.perf_counter()
     part, origin = build_parts(city, origin=origin, lod2=lod2)
     if len(part.triangles):
-        mesh = pv.PolyData.from_regular_faces(part.points.astype(np.float32), part.triangles)
+        points = part.points.astype(np.float32, copy=False)
+        mesh = pv.PolyData.from_regular_faces(points, part.triangles)
     else:
         mesh = pv.PolyData()
-    mesh.cell_data["building"] = part.building.astype(np.int32)
-    mesh.cell_data["surface"] = part.surface.astype(np.uint8)
+    mesh.cell_data["building"] = part.building.astype(np.int32, copy=False)
+    mesh.cell_data["surface"] = part.surface.astype(np.uint8, copy=False)
     # Through VTK directly: pyvista refuses empty (0, 3) arrays, and these are the active
     # cell normals (flat shading: a wall is never smoothed into its roof).
     normals = pv.convert_array(np.ascontiguousarray(part.normals, dtype=np.float32), "Normals")

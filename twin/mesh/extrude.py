@@ -66,7 +66,8 @@ def extrude_footprints(
     n = rings.n_vertices
     vertex_ring = rings.vertex_ring()
     vertex_pos = rings.poly_row[rings.poly[vertex_ring]]
-    points = np.empty((2 * n, 3))
+    # Local coordinates are computed in float64 and stored as float32 (the mesh's type).
+    points = np.empty((2 * n, 3), dtype=np.float32)
     points[:n, :2] = xy
     points[n:, :2] = xy
     points[:n, 2] = np.asarray(bottom, dtype=np.float64)[vertex_pos] - oz

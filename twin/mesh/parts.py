@@ -14,7 +14,7 @@ class MeshPart:
     Attributes
     ----------
     points : numpy.ndarray
-        ``(n_points, 3)`` float64 local coordinates.
+        ``(n_points, 3)`` local coordinates (float32 or float64).
     triangles : numpy.ndarray
         ``(n_triangles, 3)`` int64 point indices, counter-clockwise seen from outside.
     building : numpy.ndarray
