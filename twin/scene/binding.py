@@ -15,6 +15,8 @@ each, so binding thousands of devices is a few milliseconds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -137,3 +139,40 @@ def bind_devices(city: City, devices: pd.DataFrame, *, max_distance: float = 50.
     if unbound:
         log.info("%d of %d devices are not bound to a building", unbound, n)
     return pd.DataFrame({"device": ids, "row": row, "distance_m": dist, "x": x, "y": y, "how": how})
+
+
+def device_table(
+    registry: Iterable[Any] | None, key_of: Callable[[str, str | None], str | None]
+) -> pd.DataFrame:
+    """Turn a device registry into the table :func:`bind_devices` and the Twin use.
+
+    Parameters
+    ----------
+    registry : iterable of twin.sensors.registry.Device, optional
+        The devices (None gives an empty table).
+    key_of : callable
+        ``(quantity, unit) -> style key or None``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``device``, ``name``, ``kind``, ``dev_eui``, ``lat``, ``lon``, ``building``,
+        ``quantities`` (sorted list of the style keys the device measures).
+    """
+    cols = ["device", "name", "kind", "dev_eui", "lat", "lon", "building", "quantities"]
+    rows = []
+    for d in registry or ():
+        keys = {key_of(q, getattr(spec, "unit", None)) for q, spec in d.quantities.items()}
+        rows.append(
+            {
+                "device": d.device_id,
+                "name": d.name or d.device_id,
+                "kind": d.kind,
+                "dev_eui": d.dev_eui,
+                "lat": np.nan if d.lat is None else float(d.lat),
+                "lon": np.nan if d.lon is None else float(d.lon),
+                "building": d.building,
+                "quantities": sorted(k for k in keys if k),
+            }
+        )
+    return pd.DataFrame(rows, columns=cols)

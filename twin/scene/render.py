@@ -76,6 +76,37 @@ def context_meshes(context: object, origin: Sequence[float]) -> dict[str, pv.Pol
     return out
 
 
+def glyph_positions(binding: object, origin: Sequence[float], row_top: np.ndarray) -> np.ndarray:
+    """Return local ``(n, 3)`` sensor glyph positions.
+
+    A glyph floats :data:`GLYPH_LIFT` metres above its bound building's roof (or the ground
+    when unbound); devices at one spot stand side by side so none hides another.
+
+    Parameters
+    ----------
+    binding : pandas.DataFrame
+        From :func:`~twin.scene.binding.bind_devices` (``x``, ``y``, ``row``).
+    origin : sequence of float
+        The City's local origin.
+    row_top : numpy.ndarray
+        Local roof height of the building of each City row.
+    """
+    import pandas as pd
+
+    b = binding
+    xyz = np.zeros((len(b), 3))  # type: ignore[arg-type]
+    xyz[:, 0] = b["x"].to_numpy(dtype=float) - origin[0]  # type: ignore[index]
+    xyz[:, 1] = b["y"].to_numpy(dtype=float) - origin[1]  # type: ignore[index]
+    rows = b["row"].to_numpy()  # type: ignore[index]
+    bound = rows >= 0
+    xyz[bound, 2] = row_top[rows[bound]]
+    xyz[:, 2] += GLYPH_LIFT
+    spot = pd.Series(list(zip(np.round(xyz[:, 0]), np.round(xyz[:, 1]), strict=True)))
+    rank = spot.groupby(spot).cumcount().to_numpy()
+    xyz[:, 0] += rank * 2.5 * GLYPH_RADIUS
+    return np.nan_to_num(xyz)
+
+
 def glyph_mesh(
     centres: np.ndarray, *, radius: float = GLYPH_RADIUS, resolution: int = 10
 ) -> pv.PolyData:

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from twin.errors import SceneError
+from twin.geodata.city import City
 from twin.scene.config import FeedConfig, SceneConfig
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,46 @@ class Services:
     simulator: Any = None
     ingests: list[Any] = field(default_factory=list)
     temp_dir: Path | None = None
+
+    def status(self) -> dict[str, Any]:
+        """Return the health of the data side, for a banner in the UI.
+
+        Returns
+        -------
+        dict
+            ``database`` (True when a query succeeds), ``feeds`` (one dict per MQTT feed:
+            ``url`` without credentials, ``connected``, ``refused``), ``simulator``
+            (``running``, ``error``; None without simulator) and ``writer`` (its counters,
+            or None).
+        """
+        try:
+            self.store.time_range()
+            database = True
+        except Exception:  # any failure means "not available right now"
+            log.debug("the store does not answer", exc_info=True)
+            database = False
+        feeds = [
+            {
+                "url": getattr(getattr(ingest, "settings", None), "url", ""),
+                "connected": bool(getattr(ingest, "connected", False)),
+                "refused": getattr(ingest, "refused", None),
+            }
+            for ingest in self.ingests
+        ]
+        simulator = None
+        if self.simulator is not None:
+            error = getattr(self.simulator, "error", None)
+            alive = getattr(self.simulator, "is_alive", None)
+            simulator = {
+                "running": bool(alive()) if alive is not None else True,
+                "error": None if error is None else str(error),
+            }
+        return {
+            "database": database,
+            "feeds": feeds,
+            "simulator": simulator,
+            "writer": self.writer.stats() if self.writer is not None else None,
+        }
 
     def close(self) -> None:
         """Stop feeds, flush and stop the writer, close the store, remove a temp database."""
@@ -160,3 +201,29 @@ def _start_ingest(feed: FeedConfig, writer: Any, registry: Any) -> Any:
     ingest.start()
     log.info("ingesting %s from %s", ", ".join(feed.topics), feed.url)
     return ingest
+
+
+def load_city(cfg: SceneConfig) -> City:
+    """Load the City a scene names (a file) or generate the demo city.
+
+    Parameters
+    ----------
+    cfg : SceneConfig
+        The scene.
+
+    Returns
+    -------
+    City
+    """
+    src = cfg.city
+    if src.demo is not None:
+        from twin.geodata.demo import generate_city
+
+        return generate_city(buildings=src.demo["buildings"], seed=src.demo["seed"])
+    if src.path is None:
+        raise SceneError(f"{cfg.path or 'scene'}: city: no city file or demo given")
+    if src.path.suffix == ".parquet":
+        return City.load(src.path)
+    from twin.geodata.io import read_city
+
+    return read_city([src.path], crs=src.crs)

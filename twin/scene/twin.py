@@ -29,42 +29,20 @@ import shapely
 from twin.errors import SceneError
 from twin.geodata.city import City
 from twin.scene import cards, search
-from twin.scene.binding import bind_devices
+from twin.scene.binding import bind_devices, device_table
 from twin.scene.camera import Bookmark, default_camera
 from twin.scene.config import SceneConfig
 from twin.scene.painter import BuildingPainter, building_groups
-from twin.scene.render import (
-    GLYPH_LIFT,
-    GLYPH_RADIUS,
-    context_meshes,
-    glyph_mesh,
-    make_plotter,
-    split_tiles,
-)
-from twin.scene.services import Services, start_services
-from twin.scene.styles import Style, color_codes, legend, style_key, text_to_value
+from twin.scene.render import context_meshes, glyph_mesh, glyph_positions, make_plotter, split_tiles
+from twin.scene.services import Services, load_city, start_services
+from twin.scene.styles import Style, color_codes, legend, style_key
 from twin.scene.tour import Tour
+from twin.scene.values import annotate, per_building, per_device, to_utc
 
 log = logging.getLogger(__name__)
 
 #: Colour of sensor glyphs that do not measure the shown quantity.
 IDLE_GLYPH_RGB = (84, 94, 110)
-
-
-def to_utc(t: Any) -> pd.Timestamp:
-    """Return ``t`` (datetime, ISO text, epoch seconds, Timestamp) as a UTC Timestamp."""
-    if isinstance(t, int | float):
-        ts = pd.Timestamp(t, unit="s")
-    else:
-        ts = pd.Timestamp(t)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-
-
-def _utc_series(s: pd.Series) -> pd.Series:
-    s = pd.to_datetime(s)
-    if getattr(s.dt, "tz", None) is None:
-        return s.dt.tz_localize("UTC")
-    return s.dt.tz_convert("UTC")
 
 
 class Twin:
@@ -135,7 +113,7 @@ class Twin:
         bounds = mesh.bounds if mesh.n_cells else (-500, 500, -500, 500, 0, 10)
         self.home = default_camera(bounds)
         self._keys: dict[tuple[str, str], str | None] = {}
-        self.devices = self._device_table()
+        self.devices = device_table(self.registry, self.key_of)
         self.binding = bind_devices(city, self.devices, max_distance=self.config.max_distance)
         self._device_index = pd.Series(np.arange(len(self.devices)), index=self.devices["device"])
         self.glyphs = glyph_mesh(self.device_positions())
@@ -199,40 +177,10 @@ class Twin:
             raise
         return twin
 
-    def _device_table(self) -> pd.DataFrame:
-        cols = ["device", "name", "kind", "dev_eui", "lat", "lon", "building", "quantities"]
-        rows = []
-        for d in self.registry or ():
-            keys = [self.key_of(q, getattr(spec, "unit", None)) for q, spec in d.quantities.items()]
-            rows.append(
-                {
-                    "device": d.device_id,
-                    "name": d.name or d.device_id,
-                    "kind": d.kind,
-                    "dev_eui": d.dev_eui,
-                    "lat": np.nan if d.lat is None else float(d.lat),
-                    "lon": np.nan if d.lon is None else float(d.lon),
-                    "building": d.building,
-                    "quantities": sorted({k for k in keys if k}),
-                }
-            )
-        return pd.DataFrame(rows, columns=cols)
-
     def device_positions(self) -> np.ndarray:
         """Return the local ``(n, 3)`` glyph positions: above the bound roof, or at ground level."""
-        b = self.binding
-        xyz = np.zeros((len(b), 3))
-        xyz[:, 0] = b["x"].to_numpy(dtype=float) - self.origin[0]
-        xyz[:, 1] = b["y"].to_numpy(dtype=float) - self.origin[1]
-        rows = b["row"].to_numpy()
-        bound = rows >= 0
-        xyz[bound, 2] = self.group_top[self.group_of_row[rows[bound]]]
-        xyz[:, 2] += GLYPH_LIFT
-        # Devices at one spot (several sensors in one building) stand side by side.
-        spot = pd.Series(list(zip(np.round(xyz[:, 0]), np.round(xyz[:, 1]), strict=True)))
-        rank = spot.groupby(spot).cumcount().to_numpy()
-        xyz[:, 0] += rank * 2.5 * GLYPH_RADIUS
-        return np.nan_to_num(xyz)
+        top = self.group_top[self.group_of_row]
+        return glyph_positions(self.binding, self.origin, top)
 
     # ------------------------------------------------------------------ state
 
@@ -307,44 +255,11 @@ class Twin:
     def status(self) -> dict[str, Any]:
         """Return the health of the data side, for a banner in the UI.
 
-        Returns
-        -------
-        dict
-            ``database`` (True when a query succeeds), ``feeds`` (one dict per MQTT feed:
-            ``url`` without credentials, ``connected``, ``refused``), ``simulator``
-            (``running``, ``error``; None without simulator) and ``writer`` (its counters,
-            or None).
+        See :meth:`twin.scene.services.Services.status`.
         """
-        services = self._services
-        try:
-            self.store.time_range()
-            database = True
-        except Exception:  # any failure means "not available right now"
-            log.debug("the store does not answer", exc_info=True)
-            database = False
-        feeds = []
-        for ingest in services.ingests if services else ():
-            settings = getattr(ingest, "settings", None)
-            feeds.append(
-                {
-                    "url": getattr(settings, "url", ""),
-                    "connected": bool(getattr(ingest, "connected", False)),
-                    "refused": getattr(ingest, "refused", None),
-                }
-            )
-        sim = services.simulator if services else None
-        simulator = None
-        if sim is not None:
-            error = getattr(sim, "error", None)
-            running = sim.is_alive() if hasattr(sim, "is_alive") else True
-            simulator = {"running": running, "error": None if error is None else str(error)}
-        writer = services.writer if services else None
-        return {
-            "database": database,
-            "feeds": feeds,
-            "simulator": simulator,
-            "writer": writer.stats() if writer is not None else None,
-        }
+        if self._services is None:
+            return Services(store=self.store).status()
+        return self._services.status()
 
     @property
     def writer(self) -> Any:
@@ -363,26 +278,8 @@ class Twin:
             mapped through the style), ``age_s`` (seconds before the shown time).
         """
         df = self.store.latest() if self.time is None else self.store.as_of(self.time)
-        if not len(df):
-            return df.assign(key=[], num=[], age_s=[])
-        df = df.copy()
-        units = df["unit"] if "unit" in df else pd.Series(None, index=df.index)
-        df["key"] = [
-            self.key_of(str(q), None if pd.isna(u) else str(u))
-            for q, u in zip(df["quantity"], units, strict=True)
-        ]
-        num = pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=float)
-        if "text" in df:
-            missing = np.isnan(num) & df["text"].notna().to_numpy()
-            for i in np.flatnonzero(missing):
-                key = df["key"].iat[i]
-                if isinstance(key, str):
-                    num[i] = text_to_value(df["text"].iat[i], self.styles[key])
-        df["num"] = num
         ref = self.time if self.time is not None else pd.Timestamp.now(tz="UTC")
-        df["time"] = _utc_series(df["time"])
-        df["age_s"] = (ref - df["time"]).dt.total_seconds().to_numpy()
-        return df
+        return annotate(df, key_of=self.key_of, styles=self.styles, ref=ref)
 
     def refresh(self) -> bool:
         """Recompute the colours of buildings and sensor glyphs from the store.
@@ -408,55 +305,31 @@ class Twin:
             style = self.style
             df = self.readings()
             df = df[df["key"] == self.quantity] if len(df) else df
-            n_dev = len(self.devices)
-            dev_val = np.full(n_dev, np.nan)
-            dev_stale = np.zeros(n_dev, dtype=bool)
-            measures = np.array([self.quantity in ks for ks in self.devices["quantities"]])
-            measures = measures.astype(bool).reshape(n_dev)
-            if len(df):
-                idx = self._device_index.reindex(df["device"].astype(str)).to_numpy()
-                ok = ~np.isnan(idx)
-                idx = idx[ok].astype(np.intp)
-                vals = df["num"].to_numpy(dtype=float)[ok]
-                stale = df["age_s"].to_numpy(dtype=float)[ok] > style.max_age
-                # several rows per device (e.g. temperature_1 and temperature_2): mean
-                agg = pd.DataFrame({"i": idx, "v": vals, "s": stale}).groupby("i")
-                mean = agg["v"].mean()
-                dev_val[mean.index.to_numpy()] = mean.to_numpy()
-                dev_stale[mean.index.to_numpy()] = agg["s"].all().to_numpy()
-                measures[idx] = True
+            value, stale, seen = per_device(
+                df, self._device_index, len(self.devices), style.max_age
+            )
+            measures = seen | np.array(
+                [self.quantity in ks for ks in self.devices["quantities"]], dtype=bool
+            ).reshape(len(self.devices))
             self.values = pd.DataFrame(
                 {
                     "device": self.devices["device"].to_numpy(),
-                    "value": dev_val,
-                    "stale": dev_stale,
+                    "value": value,
+                    "stale": stale,
                     "measures": measures,
                 }
             )
-            changed = self._paint_buildings(style, dev_val, dev_stale, measures)
+            rows = self.binding["row"].to_numpy()
+            sel = measures & (rows >= 0)
+            groups, gval, gstale = per_building(
+                self.group_of_row[rows[sel]], value[sel], stale[sel]
+            )
+            changed = self.painter.paint_codes(groups, color_codes(gval, style, gstale))
             if self.glyph_painter is not None:
-                codes = color_codes(dev_val, style, dev_stale)
-                sel = np.flatnonzero(measures)
-                changed |= self.glyph_painter.paint_codes(sel, codes[sel])
+                codes = color_codes(value, style, stale)
+                on = np.flatnonzero(measures)
+                changed |= self.glyph_painter.paint_codes(on, codes[on])
             return changed
-
-    def _paint_buildings(
-        self, style: Style, val: np.ndarray, stale: np.ndarray, measures: np.ndarray
-    ) -> bool:
-        rows = self.binding["row"].to_numpy()
-        sel = measures & (rows >= 0)
-        if not sel.any():
-            return self.painter.paint(np.empty(0, dtype=np.intp), np.empty((0, 3), np.uint8))
-        g = self.group_of_row[rows[sel]]
-        v, s = val[sel], stale[sel]
-        fresh_v = np.where(~s & ~np.isnan(v), v, np.nan)
-        frame = pd.DataFrame({"g": g, "fv": fresh_v, "v": v, "fresh": ~s & ~np.isnan(v)})
-        agg = frame.groupby("g").agg(fv=("fv", "mean"), v=("v", "mean"), fresh=("fresh", "any"))
-        groups = agg.index.to_numpy()
-        fresh = agg["fresh"].to_numpy()
-        value = np.where(fresh, agg["fv"].to_numpy(), agg["v"].to_numpy())
-        is_stale = ~fresh & ~np.isnan(value)
-        return self.painter.paint_codes(groups, color_codes(value, style, is_stale))
 
     def wait_ready(self, timeout: float = 60.0) -> bool:
         """Wait until the simulator's history backfill is stored (no-op without simulator).
@@ -653,29 +526,3 @@ class Twin:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def load_city(cfg: SceneConfig) -> City:
-    """Load the City a scene names (a file) or generate the demo city.
-
-    Parameters
-    ----------
-    cfg : SceneConfig
-        The scene.
-
-    Returns
-    -------
-    City
-    """
-    src = cfg.city
-    if src.demo is not None:
-        from twin.geodata.demo import generate_city
-
-        return generate_city(buildings=src.demo["buildings"], seed=src.demo["seed"])
-    if src.path is None:
-        raise SceneError(f"{cfg.path or 'scene'}: city: no city file or demo given")
-    if src.path.suffix == ".parquet":
-        return City.load(src.path)
-    from twin.geodata.io import read_city
-
-    return read_city([src.path], crs=src.crs)
