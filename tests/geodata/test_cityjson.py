@@ -363,3 +363,39 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path, source):
     path = tmp_path / source.name
     path.write_bytes(b"\xef\xbb\xbf" + source.read_bytes())
     assert len(read_cityjson(path)) == len(read_cityjson(source))
+
+
+def test_3dbag_style_parent_with_lod0_and_parts(tmp_path, caplog):
+    # 3DBAG: the Building holds only a LoD0 footprint, its BuildingPart the 3D geometry.
+    part_v, part_b = _box(0, 0, 10, 8, 0, 6, 0)
+    doc = {
+        "type": "CityJSON",
+        "version": "2.0",
+        "transform": {"scale": [1, 1, 1], "translate": [85_000, 447_500, 0]},
+        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/7415"},
+        "CityObjects": {
+            "NL.IMBAG.Pand.1": {
+                "type": "Building",
+                "attributes": {"oorspronkelijkbouwjaar": 1930},
+                "children": ["NL.IMBAG.Pand.1-0"],
+                "geometry": [{"type": "MultiSurface", "lod": "0", "boundaries": [[[0, 2, 3, 1]]]}],
+            },
+            "NL.IMBAG.Pand.1-0": {
+                "type": "BuildingPart",
+                "parents": ["NL.IMBAG.Pand.1"],
+                "geometry": [
+                    {"type": "Solid", "lod": "1.2", "boundaries": part_b},
+                    {"type": "Solid", "lod": "2.2", "boundaries": part_b},
+                ],
+            },
+        },
+        "vertices": part_v,
+    }
+    path = tmp_path / "bag.city.json"
+    path.write_text(json.dumps(doc))
+    with caplog.at_level(logging.WARNING):
+        city = read_cityjson(path)
+    assert "without usable geometry" not in caplog.text
+    assert city.crs == "EPSG:28992" and city.n_buildings == 1 and len(city) == 1
+    part = city.buildings.iloc[0]
+    assert part["building"] == "cityjson/NL.IMBAG.Pand.1" and part["lod"] == 2

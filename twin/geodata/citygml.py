@@ -392,8 +392,8 @@ class _Reader:
         available = sorted({str(g[0]) for g in geoms})
         chosen = choose_lod(available, self.wanted, exact=False)
         if chosen is None:
-            # A building drawn only by its parts has no geometry of its own: not an error.
-            if not (has_parts and not geoms):
+            # A building drawn by its parts is represented by them: not counted as skipped.
+            if not has_parts:
                 self.no_geometry += 1
             return
         lod = int(chosen)

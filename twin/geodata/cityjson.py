@@ -355,7 +355,9 @@ class _Reader:
         self.instances += len(geometries) - len(usable)
         chosen = choose_lod([str(g.get("lod", "")) for g in usable], self.wanted, exact=self.exact)
         if chosen is None:
-            if usable or not obj.get("children"):
+            # A building drawn by its parts (3DBAG keeps only a LoD0 footprint on the
+            # parent) is represented by them: not counted as skipped.
+            if not obj.get("children"):
                 self.no_geometry += 1
             return
         row = len(self.records)
