@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from twin.errors import ConfigError, StoreError
 
@@ -116,14 +117,14 @@ def as_of(
         [("quantity = ?", quantity), ("first_time <= ?", t), ("time > ?", oldest)]
     )
     # Pairs with nothing after t: their latest value is the answer. The rest are pending.
-    found = [
-        _arrow(
-            cur,
-            f"SELECT device, quantity, time, value, unit, text FROM latest{where} AND time <= ?",
-            [*params, t],
-        )
-    ]
-    pending = _arrow(cur, f"SELECT device, quantity FROM latest{where} AND time > ?", [*params, t])
+    pairs = _arrow(
+        cur,
+        f"SELECT device, quantity, time, value, unit, text, time > ? AS after FROM latest{where}",
+        [t, *params],
+    )
+    after = pairs["after"]
+    found = [pairs.filter(pc.invert(after)).drop_columns(["after"])]
+    pending = pairs.filter(after).select(["device", "quantity"])
     hi = t
     width = AS_OF_FIRST_WINDOW if max_age is None else min(AS_OF_FIRST_WINDOW, max_age)
     while pending.num_rows:
