@@ -70,7 +70,7 @@ def annotate(
         key_of(str(q), None if pd.isna(u) else str(u))
         for q, u in zip(df["quantity"], units, strict=True)
     ]
-    num = pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=float)
+    num = pd.to_numeric(df["value"], errors="coerce").to_numpy(dtype=float, copy=True)
     if "text" in df:
         missing = np.isnan(num) & df["text"].notna().to_numpy()
         for i in np.flatnonzero(missing):  # only text rows, few
