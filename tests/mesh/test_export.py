@@ -10,7 +10,14 @@ import pytest
 import pyvista as pv
 import shapely
 
-from tests.mesh.cities import BLOCK_VOLUMES, HOUSE_VOLUME, block_city, lod2_city, signed_volumes
+from tests.mesh.cities import (
+    BLOCK_VOLUMES,
+    HOUSE_VOLUME,
+    block_city,
+    house_surfaces,
+    lod2_city,
+    signed_volumes,
+)
 from tests.mesh.gltf_check import read_glb, read_gltf, validate
 from twin.errors import ExportError
 from twin.geodata.city import City, empty_buildings
@@ -144,13 +151,32 @@ def _cityjson_volume(geom, real):
 def test_cityjson_lod2_keeps_surfaces_and_semantics(tmp_path):
     doc = json.loads(export_city(lod2_city(), tmp_path / "c.city.json").read_text())
     geom = doc["CityObjects"]["house1"]["geometry"][0]
-    assert geom["type"] == "MultiSurface" and geom["lod"] == "2"
-    assert len(geom["boundaries"]) == 7
-    types = [geom["semantics"]["surfaces"][v]["type"] for v in geom["semantics"]["values"]]
+    # The house closes into one outward shell: written as a Solid.
+    assert geom["type"] == "Solid" and geom["lod"] == "2"
+    (shell,) = geom["boundaries"]
+    assert len(shell) == 7
+    (values,) = geom["semantics"]["values"]
+    types = [geom["semantics"]["surfaces"][v]["type"] for v in values]
     assert types == ["GroundSurface"] + ["WallSurface"] * 4 + ["RoofSurface"] * 2
-    assert doc["CityObjects"]["block"]["geometry"][0]["type"] == "Solid"
+    real = np.asarray(doc["vertices"]) * doc["transform"]["scale"] + doc["transform"]["translate"]
+    assert _cityjson_volume(geom, real) == pytest.approx(HOUSE_VOLUME)
     flat = doc["CityObjects"]["block"]["geometry"][0]
-    assert flat["lod"] == "1"
+    assert flat["type"] == "Solid" and flat["lod"] == "1"
+
+
+def test_cityjson_open_lod2_surfaces_stay_a_multisurface(tmp_path):
+    city = lod2_city()
+    wkb, types = house_surfaces()
+    polys = shapely.get_parts(shapely.from_wkb(wkb))[1:]  # no ground: not closed
+    city.buildings.loc[0, "surfaces"] = shapely.to_wkb(shapely.MultiPolygon(list(polys)))
+    city.buildings.loc[0, "surface_types"] = types[1:]
+    doc = json.loads(export_city(city, tmp_path / "o.city.json").read_text())
+    geom = doc["CityObjects"]["house1"]["geometry"][0]
+    assert geom["type"] == "MultiSurface"
+    assert len(geom["boundaries"]) == 6
+    types_out = [geom["semantics"]["surfaces"][v]["type"] for v in geom["semantics"]["values"]]
+    assert types_out == ["WallSurface"] * 4 + ["RoofSurface"] * 2
+    assert doc["CityObjects"]["house2"]["geometry"][0]["type"] == "Solid"
 
 
 def test_cityjson_building_parts_are_linked(tmp_path):
@@ -285,4 +311,5 @@ def test_cityjson_of_lod2_only_city(tmp_path):
     city = lod2_city()
     city.buildings = city.buildings.iloc[:2].reset_index(drop=True)
     doc = json.loads(export_city(city, tmp_path / "only.city.json").read_text())
-    assert {o["geometry"][0]["type"] for o in doc["CityObjects"].values()} == {"MultiSurface"}
+    geoms = [o["geometry"][0] for o in doc["CityObjects"].values()]
+    assert {(g["type"], g["lod"]) for g in geoms} == {("Solid", "2")}

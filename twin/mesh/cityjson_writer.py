@@ -2,8 +2,9 @@
 
 Block rows become a ``Solid`` (``MultiSolid`` for a MultiPolygon footprint) at LoD ``"1"``:
 the footprint extruded, ground facing down, walls outward, roof up, with semantic surfaces.
-LoD2 rows keep their stored surfaces as a ``MultiSurface`` at LoD ``"2"`` with their
-semantics. Building parts become ``BuildingPart`` objects linked to their ``Building`` by
+LoD2 rows keep their stored surfaces at LoD ``"2"`` with their semantics: as a ``Solid``
+when they close into one consistently oriented shell, else as a ``MultiSurface``. Building
+parts become ``BuildingPart`` objects linked to their ``Building`` by
 ``parents``/``children``. Vertices are quantised to millimetres (``transform``) and shared.
 """
 
@@ -117,14 +118,27 @@ def _prism_shells(rings: Any, ids: np.ndarray, n: int) -> dict[int, list[tuple[l
     first_ring = np.flatnonzero(np.r_[True, rings.poly[1:] != rings.poly[:-1]]).tolist()
     ring_end = [*first_ring[1:], len(ring_start)]
     poly_row = rings.poly_row.tolist()
+    merged = not all(keep_edge)
     for p, (r0, r1) in enumerate(zip(first_ring, ring_end, strict=True)):
         roof, ground, walls = [], [], []
         for r in range(r0, r1):
             s, length = ring_start[r], ring_len[r]
-            roof.append(top[s : s + length])
-            # Reversed ring: the ground faces down (outward).
-            ground.append([bottom[s], *bottom[s + length - 1 : s : -1]])
+            if merged and not all(keep_edge[s : s + length]):
+                # Vertices merged at millimetre precision: drop the repeats.
+                kept = [i for i in range(s, s + length) if keep_edge[i]]
+                if len(kept) < 3:
+                    if r == r0:
+                        break  # the exterior vanished: no prism
+                    continue
+                roof.append([top[i] for i in kept])
+                ground.append([bottom[kept[0]], *(bottom[i] for i in kept[:0:-1])])
+            else:
+                roof.append(top[s : s + length])
+                # Reversed ring: the ground faces down (outward).
+                ground.append([bottom[s], *bottom[s + length - 1 : s : -1]])
             walls += [[quad_list[i]] for i in range(s, s + length) if keep_edge[i]]
+        if not roof:
+            continue
         shell = [ground, *walls, roof]
         values = [0, *([1] * len(walls)), 2]
         out.setdefault(poly_row[p], []).append((shell, values))
@@ -145,28 +159,82 @@ def _lod2_geometries(city: City, rows: np.ndarray, verts: _Vertices) -> dict[int
 
 
 def _lod2_surfaces(data: dict[str, Any]) -> dict[int, tuple[list, list]]:
-    """Build MultiSurface boundaries and semantic values per row position."""
+    """Build the surface boundaries and semantic values of LoD2 rows, per row position.
+
+    Vertices merged at millimetre precision are removed from their rings; a ring left with
+    fewer than three vertices is dropped (with its holes when it is an exterior).
+    """
     rings = data["rings"]
     ids = data["ids"].tolist()
     out: dict[int, tuple[list, list]] = {}
     starts = rings.start.tolist()
     lengths = rings.length.tolist()
     polys = rings.poly.tolist()
+    exterior = rings.exterior.tolist()
     src = rings.poly_row
     owner = data["owner"]
     codes = data["codes"]
     current: list[list[int]] | None = None
     for r, p in enumerate(polys):
         ring = ids[starts[r] : starts[r] + lengths[r]]
-        if rings.exterior[r]:
+        ring = [v for k, v in enumerate(ring) if v != ring[k - 1]] or ring[:1]
+        if exterior[r]:
+            current = None
+            if len(ring) < 3:
+                continue
             current = [ring]
             pos = int(owner[src[p]])
             boundaries, values = out.setdefault(pos, ([], []))
             boundaries.append(current)
             values.append(int(codes[src[p]]))
-        elif current is not None:
+        elif current is not None and len(ring) >= 3:
             current.append(ring)
     return out
+
+
+def closed_shells(boundaries: dict[int, tuple[list, list]]) -> set[int]:
+    """Return the keys whose surfaces form one closed, consistently oriented shell.
+
+    Every directed ring edge ``a → b`` must occur once and its reverse ``b → a`` exactly
+    once too (each edge shared by two surfaces that run opposite ways along it).
+
+    Parameters
+    ----------
+    boundaries : dict
+        ``{key: (surfaces, values)}`` as built by :func:`_lod2_surfaces`; a surface is a
+        list of rings, a ring a list of vertex ids.
+
+    Returns
+    -------
+    set of int
+    """
+    keys: list[int] = []
+    heads: list[int] = []
+    tails: list[int] = []
+    for key, (surfaces, _) in boundaries.items():
+        for surface in surfaces:
+            for ring in surface:
+                heads += ring
+                tails += [*ring[1:], ring[0]]
+                keys += [key] * len(ring)
+    if not keys:
+        return set()
+    k = np.asarray(keys, dtype=np.int64)
+    a = np.asarray(heads, dtype=np.int64)
+    b = np.asarray(tails, dtype=np.int64)
+    fwd = np.column_stack([k, a, b])
+    rev = np.column_stack([k, b, a])
+    both = np.concatenate([fwd, rev])
+    _, inverse, counts = np.unique(both, axis=0, return_inverse=True, return_counts=True)
+    inverse = inverse.ravel()
+    n = len(fwd)
+    # A directed edge must appear exactly once among the forward edges and once among the
+    # reversed ones: its key is then counted twice in total, and so is its reverse's.
+    fwd_once = np.bincount(inverse[:n], minlength=len(counts))[inverse[:n]] == 1
+    paired = counts[inverse[:n]] == 2
+    ok = fwd_once & paired
+    bad = set(np.unique(k[~ok]).tolist())
+    return {key for key in boundaries if key not in bad}
 
 
 def _attributes(b: pd.DataFrame) -> list[dict[str, Any]]:
@@ -267,16 +335,21 @@ def city_to_cityjson(city: City, *, lod2: bool = True) -> dict[str, Any]:
         geometry[int(block_rows[pos])] = geom
     if lod2_data is not None:
         lod2_data["ids"] = new_id[lod2_data["ids"]]
-        for pos, (boundaries, values) in _lod2_surfaces(lod2_data).items():
+        surfaces = _lod2_surfaces(lod2_data)
+        closed = closed_shells(surfaces)
+        for pos, (boundaries, values) in surfaces.items():
             used = sorted(set(values))  # list only the semantic surfaces in use
             index = {code: k for k, code in enumerate(used)}
+            sem = [index[v] for v in values]
+            # A closed shell is written as the Solid it is; anything else as MultiSurface.
+            is_solid = pos in closed
             geometry[int(lod2_rows[pos])] = {
-                "type": "MultiSurface",
+                "type": "Solid" if is_solid else "MultiSurface",
                 "lod": "2",
-                "boundaries": boundaries,
+                "boundaries": [boundaries] if is_solid else boundaries,
                 "semantics": {
                     "surfaces": [semantics[c] for c in used],
-                    "values": [index[v] for v in values],
+                    "values": [sem] if is_solid else sem,
                 },
             }
 
