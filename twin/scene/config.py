@@ -19,7 +19,6 @@ Examples
 from __future__ import annotations
 
 import dataclasses
-import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +30,7 @@ from twin.errors import SceneError
 from twin.scene.camera import Bookmark
 from twin.scene.i18n import LANGUAGES
 from twin.scene.styles import DEFAULT_STYLES, Style, lookup_table
+from twin.scene.toml_check import Checker, show
 
 #: Repository root (scene paths of the built-in demo resolve against it).
 ROOT = Path(__file__).resolve().parents[2]
@@ -210,111 +210,6 @@ DEMO_BOOKMARKS: tuple[Bookmark, ...] = (
 
 # --------------------------------------------------------------------------- parsing
 
-
-class _Ctx:
-    """The file being parsed, for error messages."""
-
-    def __init__(self, path: Path, *, check_files: bool = True) -> None:
-        self.path = path
-        self.folder = path.parent
-        self.check_files = check_files
-
-    def error(self, key: str, message: str) -> SceneError:
-        return SceneError(f"{self.path}: {key}: {message}")
-
-    def table(self, data: Any, key: str) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            raise self.error(key, f"expected a table, got {_show(data)}")
-        return data
-
-    def known(self, data: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> None:
-        for k in data:
-            if k not in allowed:
-                where = f"{key}.{k}" if key else k
-                raise self.error(where, f"unknown key (valid: {', '.join(allowed)})")
-
-    def string(self, data: Mapping[str, Any], key: str, name: str, default: Any = None) -> Any:
-        if name not in data:
-            return default
-        v = data[name]
-        if not isinstance(v, str) or not v.strip():
-            raise self.error(_join(key, name), f"expected a non-empty string, got {_show(v)}")
-        return v
-
-    def number(
-        self,
-        data: Mapping[str, Any],
-        key: str,
-        name: str,
-        default: Any = None,
-        *,
-        positive: bool = False,
-        integer: bool = False,
-    ) -> Any:
-        if name not in data:
-            return default
-        v = data[name]
-        kind = "an integer" if integer else "a number"
-        ok = isinstance(v, int) if integer else isinstance(v, int | float)
-        if isinstance(v, bool) or not ok or (isinstance(v, float) and not math.isfinite(v)):
-            raise self.error(_join(key, name), f"expected {kind}, got {_show(v)}")
-        if positive and v <= 0:
-            raise self.error(_join(key, name), f"expected a positive number, got {v}")
-        return v
-
-    def numbers(self, v: Any, key: str, n: int | None, what: str) -> tuple[float, ...]:
-        if (
-            not isinstance(v, list)
-            or (n is not None and len(v) != n)
-            or not all(isinstance(x, int | float) and not isinstance(x, bool) for x in v)
-        ):
-            raise self.error(key, f"expected {what}, got {_show(v)}")
-        return tuple(float(x) for x in v)
-
-    def strings(self, data: Mapping[str, Any], key: str, name: str) -> list[str] | None:
-        if name not in data:
-            return None
-        v = data[name]
-        if isinstance(v, str):
-            v = [v]
-        if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
-            raise self.error(_join(key, name), f"expected a list of strings, got {_show(v)}")
-        return list(v)
-
-    def labels(self, data: Mapping[str, Any], key: str, name: str) -> dict[str, str] | None:
-        if name not in data:
-            return None
-        v = data[name]
-        if isinstance(v, str):
-            return {"de": v, "en": v}
-        where = _join(key, name)
-        v = self.table(v, where)
-        self.known(v, where, LANGUAGES)
-        for lang, text in v.items():
-            if not isinstance(text, str):
-                raise self.error(f"{where}.{lang}", f"expected a string, got {_show(text)}")
-        return dict(v)
-
-    def file(self, data: Mapping[str, Any], key: str, name: str, *, must_exist: bool) -> Any:
-        v = self.string(data, key, name)
-        if v is None:
-            return None
-        p = Path(v).expanduser()
-        p = p if p.is_absolute() else (self.folder / p)
-        if must_exist and self.check_files and not p.exists():
-            raise self.error(_join(key, name), f"file {p} does not exist")
-        return p
-
-
-def _join(key: str, name: str) -> str:
-    return f"{key}.{name}" if key else name
-
-
-def _show(v: Any) -> str:
-    text = repr(v) if not isinstance(v, list | dict) else str(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
 _TOP = (
     "title", "language", "default_quantity", "city", "database", "registry", "simulator",
     "feeds", "styles", "bookmarks", "tour", "binding",
@@ -357,7 +252,7 @@ def load_scene(path: str | Path, *, check_files: bool = True) -> SceneConfig:
 
 def parse_scene(data: Mapping[str, Any], path: Path, *, check_files: bool = True) -> SceneConfig:
     """Validate the parsed TOML ``data`` of the scene file ``path`` (see :func:`load_scene`)."""
-    c = _Ctx(path, check_files=check_files)
+    c = Checker(path, check_files=check_files)
     c.known(data, "", _TOP)
     cfg = SceneConfig(path=path)
     cfg.title = c.labels(data, "", "title") or {}
@@ -401,7 +296,7 @@ def parse_scene(data: Mapping[str, Any], path: Path, *, check_files: bool = True
     return cfg
 
 
-def _city(c: _Ctx, raw: Any) -> CitySource:
+def _city(c: Checker, raw: Any) -> CitySource:
     if raw is None:
         raise c.error("city", "missing: give city.path = 'file' or city.demo = {buildings, seed}")
     city = c.table(raw, "city")
@@ -420,7 +315,7 @@ def _city(c: _Ctx, raw: Any) -> CitySource:
     return src
 
 
-def _simulator(c: _Ctx, raw: Any) -> SimulatorConfig | None:
+def _simulator(c: Checker, raw: Any) -> SimulatorConfig | None:
     if raw is False:
         return None
     if raw is True:
@@ -429,7 +324,7 @@ def _simulator(c: _Ctx, raw: Any) -> SimulatorConfig | None:
     c.known(sim, "simulator", ("enabled", "seed", "speedup", "history_hours", "format"))
     enabled = sim.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise c.error("simulator.enabled", f"expected true or false, got {_show(enabled)}")
+        raise c.error("simulator.enabled", f"expected true or false, got {show(enabled)}")
     fmt = c.string(sim, "simulator", "format", "ttn")
     if fmt not in ("ttn", "chirpstack"):
         raise c.error("simulator.format", f"expected 'ttn' or 'chirpstack', got {fmt!r}")
@@ -445,7 +340,7 @@ def _simulator(c: _Ctx, raw: Any) -> SimulatorConfig | None:
     return cfg if enabled else None
 
 
-def _feed(c: _Ctx, raw: Any, key: str) -> FeedConfig:
+def _feed(c: Checker, raw: Any, key: str) -> FeedConfig:
     feed = c.table(raw, key)
     if "password" in feed:
         raise c.error(f"{key}.password", "never put a password in a scene file; use password_file")
@@ -487,7 +382,7 @@ _STYLE_KEYS = (
 )  # fmt: skip
 
 
-def _styles(c: _Ctx, raw: Any) -> dict[str, Style]:
+def _styles(c: Checker, raw: Any) -> dict[str, Style]:
     styles = dict(DEFAULT_STYLES)
     table = c.table(raw, "styles")
     for name, spec in table.items():
@@ -515,7 +410,7 @@ def _styles(c: _Ctx, raw: Any) -> dict[str, Style]:
         if "unit" in spec:
             u = spec["unit"]
             if not isinstance(u, str):
-                raise c.error(f"{key}.unit", f"expected a string, got {_show(u)}")
+                raise c.error(f"{key}.unit", f"expected a string, got {show(u)}")
             changes["unit"] = u
         if "thresholds" in spec:
             changes["thresholds"] = c.numbers(
@@ -540,7 +435,7 @@ def _styles(c: _Ctx, raw: Any) -> dict[str, Style]:
     return styles
 
 
-def _bookmark(c: _Ctx, raw: Any, key: str, styles: Mapping[str, Style]) -> Bookmark:
+def _bookmark(c: Checker, raw: Any, key: str, styles: Mapping[str, Style]) -> Bookmark:
     b = c.table(raw, key)
     c.known(b, key, ("name", "caption", "position", "focal_point", "view_up", "crs", "quantity"))
     name = c.string(b, key, "name")
@@ -567,7 +462,7 @@ def _bookmark(c: _Ctx, raw: Any, key: str, styles: Mapping[str, Style]) -> Bookm
     )  # type: ignore[arg-type]
 
 
-def _tour(c: _Ctx, raw: Any, names: list[str]) -> TourConfig:
+def _tour(c: Checker, raw: Any, names: list[str]) -> TourConfig:
     tour = c.table(raw, "tour")
     c.known(tour, "tour", ("order", "seconds_per_stop", "idle_resume"))
     order = c.strings(tour, "tour", "order") or []
