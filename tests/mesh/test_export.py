@@ -83,6 +83,11 @@ def test_gltf_structure_and_content(tmp_path, suffix):
     assert vol == pytest.approx(2 * HOUSE_VOLUME + 700, rel=1e-5)
     # Per-vertex building ids.
     assert set(np.unique(data["_BUILDING"]).astype(int)) == {0, 1, 2}
+    # An independent reader (VTK's glTF importer) sees the same triangles, Y up.
+    scene = pv.read(path).combine()
+    assert scene.n_cells == mesh.n_cells
+    x0, x1, y0, y1, z0, z1 = mesh.bounds
+    np.testing.assert_allclose(scene.bounds, (x0, x1, z0, z1, -y1, -y0), atol=1e-4)
     extras = doc["asset"]["extras"]
     assert extras["crs"] == "EPSG:25832"
     assert extras["origin"] == list(city.origin)
