@@ -36,6 +36,9 @@ def _reject_constant(name: str) -> Any:
     raise DecodeError(f"JSON constant {name} is not a number")
 
 
+_JSON = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def load_json(payload: bytes) -> dict[str, Any]:
     """Parse a message body that must be a JSON object.
 
@@ -62,7 +65,7 @@ def load_json(payload: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         raise DecodeError(f"payload is not UTF-8 at byte {err.start}") from err
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
+        body = _JSON.decode(text)
     except DecodeError:
         raise
     except json.JSONDecodeError as err:

@@ -98,10 +98,13 @@ def decode_ttn(
     dedup_id = None
     corr = body.get("correlation_ids")
     if isinstance(corr, list):
-        for prefix in _DEDUP_PREFIXES:
-            dedup_id = next((c for c in corr if isinstance(c, str) and c.startswith(prefix)), None)
-            if dedup_id:
-                break
+        rank = len(_DEDUP_PREFIXES)
+        for c in corr:
+            if type(c) is str and len(c) <= 256:
+                for i in range(rank):
+                    if c.startswith(_DEDUP_PREFIXES[i]):
+                        dedup_id, rank = c, i
+                        break
     top_time = body.get("received_at")
     if event != "up":
         key = _EVENTS.get(event)
