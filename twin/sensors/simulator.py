@@ -125,7 +125,7 @@ class _DeviceSim:
             )
         self.spreading_factor = 7 if self.distances[0][1] < 1500 else 9
         self._gws = [gw for gw, _ in self.distances[:3]]
-        self._gw_distance = np.array([dist for _, dist in self.distances[:3]])
+        self._gw_distance = [dist for _, dist in self.distances[:3]]
 
     def sample(self, times: np.ndarray) -> list[dict[str, Any]]:
         """Values at ascending times, one dict per time in the device's quantity order."""
@@ -143,13 +143,12 @@ class _DeviceSim:
 
     def radio(self) -> tuple[tuple[Gateway, float, float], ...]:
         """Return the gateways that hear the next uplink, with RSSI and SNR."""
-        rssi, snr = signal(self._gw_distance, self.rng)
-        heard = [
-            (gw, int(r), float(q))
-            for i, (gw, r, q) in enumerate(zip(self._gws, rssi.tolist(), snr.tolist(), strict=True))
-            if i == 0 or r > -118
-        ]
-        return tuple(heard)
+        links = signal(self._gw_distance, self.rng)
+        return tuple(
+            (gw, rssi, snr)
+            for i, (gw, (rssi, snr)) in enumerate(zip(self._gws, links, strict=True))
+            if i == 0 or rssi > -118
+        )
 
 
 def _generated_devices(registry: Registry, count: int, seed: int) -> list[Device]:
