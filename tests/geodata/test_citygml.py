@@ -144,7 +144,7 @@ def test_reprojects_geographic_lat_lon_to_utm(tmp_path):
         lon = 8.44 + (x - 459_100.0) * 1e-5
         return f"{lat:.8f} {lon:.8f} {z}"
 
-    text = re.sub(r"4591\d\d\.\d\d 54811\d\d\.\d\d \d+\.\d\d", to_degrees, text)
+    text = re.sub(r"459\d\d\d\.\d\d 5481\d\d\d\.\d\d \d+\.\d\d", to_degrees, text)
     path = tmp_path / "wgs84.gml"
     path.write_text(text)
     city = read_citygml(path)
@@ -152,6 +152,32 @@ def test_reprojects_geographic_lat_lon_to_utm(tmp_path):
     minx, miny, _, _ = city.buildings.total_bounds
     assert 455_000 < minx < 462_000 and 5_478_000 < miny < 5_484_000
     assert row(city, "BLDG_A")["height"] == pytest.approx(9.0)
+    road = city.context.geometry.iloc[0]  # the context is reprojected too
+    assert 455_000 < road.bounds[0] < 462_000
+    # 1e-5 degrees are not a metre, but road and house scale alike (300 m² vs 80 m²).
+    house = row(city, "BLDG_A")["geometry"]
+    assert road.area / house.area == pytest.approx(300 / 80, rel=1e-3)
+
+
+def test_context_object_outside_the_crs_is_dropped(tmp_path, caplog):
+    # The buildings in degrees, the road left in metres: it cannot be reprojected.
+    text = V2.read_text().replace(
+        'srsName="urn:ogc:def:crs,crs:EPSG::25832,crs:EPSG::7837"',
+        'srsName="urn:ogc:def:crs:EPSG::4326"',
+    )
+
+    def to_degrees(m):
+        x, y, z = (float(v) for v in m.group(0).split())
+        return f"{49.48 + (y - 5_481_100.0) * 1e-5:.8f} {8.44 + (x - 459_100.0) * 1e-5:.8f} {z}"
+
+    text = re.sub(r"459\d\d\d\.\d\d 54811\d\d\.\d\d \d+\.\d\d", to_degrees, text)
+    path = tmp_path / "mixed.gml"
+    path.write_text(text)
+    with caplog.at_level(logging.WARNING):
+        city = read_citygml(path)
+    assert city.n_buildings == 3
+    assert city.context is None or len(city.context) == 0
+    assert "dropped 1 context objects" in caplog.text
 
 
 def test_progress_bar_gives_the_same_city(capsys):
@@ -402,3 +428,13 @@ def test_repeated_gml_ids_get_unique_row_ids(tmp_path, caplog):
     assert {"citygml/BLDG_B", "citygml/BLDG_B#2"} <= set(city.buildings["id"])
     assert city.n_buildings == 3  # still three buildings
     assert "1 ids occur more than once" in caplog.text
+
+
+def test_non_building_objects_become_context_layers():
+    city = read_citygml(V2)
+    ctx = city.context
+    assert ctx is not None and ctx["layer"].tolist() == ["road"]
+    assert ctx["name"].tolist() == ["Rheinuferstraße"]
+    assert ctx.crs == city.buildings.crs
+    assert ctx.geometry.iloc[0].area == pytest.approx(300.0)
+    assert ctx.geometry.iloc[0].bounds[0] == pytest.approx(459_100.0)

@@ -56,6 +56,7 @@ from twin.geodata.citygml_model import (
     assemble_city,
     check_lod,
     choose_lod,
+    context_layers,
     roof_shape,
 )
 
@@ -95,6 +96,11 @@ _ANY_HREF = etree.XPath(
 _ANY_REVERSED = etree.XPath("boolean(.//*[local-name()='OrientableSurface'][@orientation='-'])")
 _HREFS = etree.XPath(
     "descendant-or-self::*[@xlink:href]", namespaces={"xlink": "http://www.w3.org/1999/xlink"}
+)
+#: Non-building objects not kept as context: terrain would cover everything, groups and
+#: building sub-objects are not places.
+_NO_CONTEXT = frozenset(
+    {"ReliefFeature", "TINRelief", "CityObjectGroup", "BuildingInstallation", "Appearance"}
 )
 _PART_PROPS = frozenset({"consistsOfBuildingPart", "buildingPart"})
 _SURFACE_PROPS = frozenset({"boundedBy", "boundary"})
@@ -176,6 +182,14 @@ def read_citygml(
         path=path,
         file_crs=reader.file_srs,
         crs=crs,
+    )
+    city.context = context_layers(
+        reader.ctx,
+        reader.ctx_layers,
+        reader.ctx_names,
+        reader.file_srs or crs,
+        city.buildings.crs,
+        axis_swap=True,
     )
     log.info(
         "%s: %d buildings (%d parts) read in %.2f s",
@@ -262,6 +276,9 @@ class _Reader:
         self._has_orientable = False
         self._dim: int | None = None
         self.poslists = PosListBatch(path, self.builder)
+        self.ctx = surf.SurfaceBuilder()
+        self.ctx_layers: list[str] = []
+        self.ctx_names: list[str | None] = []
 
     # -- streaming -------------------------------------------------------------------
     def parse(self, stream: IO[bytes]) -> None:
@@ -279,13 +296,34 @@ class _Reader:
             if tag in _APPEARANCE_TAGS:
                 free(elem)
                 continue
-            # A city object member: count what it held besides buildings, then free it.
+            # A city object member: count what it held besides buildings, keep their
+            # outlines as context, then free it.
             for child in elem:
                 if child.tag not in _BUILDING_TAGS and isinstance(child.tag, str):
                     name = local(child.tag)
                     self.skipped_objects[name] = self.skipped_objects.get(name, 0) + 1
+                    if name not in _NO_CONTEXT:
+                        self._context(child, name)
             free(elem)
         self.poslists.flush()
+
+    def _context(self, obj: Any, kind: str) -> None:
+        """Keep the polygons of a non-building object (road, water, ...) for the context."""
+        row = len(self.ctx_layers)
+        sid = gml_id(obj) or kind
+        added = 0
+        for poly in obj.iter(_POLYGON_TAGS):
+            rings = [
+                c
+                for r in poly.iter(_RING_TAGS)
+                if (c := ring_coords(r, self.path, sid)) is not None
+            ]
+            if rings and self.ctx.add_polygon(row, rings):
+                added += 1
+        if added:
+            self.ctx_layers.append(kind.lower())
+            name = next((c.text for c in obj if local(c.tag) == "name" and c.text), None)
+            self.ctx_names.append(name.strip() if name else None)
 
     def log_summary(self) -> None:
         if self.skipped_objects:

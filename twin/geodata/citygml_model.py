@@ -333,6 +333,63 @@ def assemble_city(
     return City(buildings=gdf, label=f"{path.name} ({fmt})", sources=[str(path)])
 
 
+def context_layers(
+    builder: surf.SurfaceBuilder,
+    layers: list[str],
+    names: list[str | None],
+    src: str | None,
+    target: pyproj.CRS | None,
+    *,
+    axis_swap: bool,
+) -> gpd.GeoDataFrame | None:
+    """Turn the polygons of non-building objects into 2D context layers.
+
+    Parameters
+    ----------
+    builder : SurfaceBuilder
+        Polygons, row ``i`` belonging to object ``i``.
+    layers, names : list
+        Layer (object type in lower case, e.g. ``road``) and name of every object.
+    src : str or None
+        The file's CRS as written.
+    target : pyproj.CRS or None
+        The City's CRS.
+    axis_swap : bool
+        Swap latitude-first geographic coordinates (GML) to longitude first.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or None
+        Columns ``layer``, ``name``, ``geometry`` (the union of each object's polygons in
+        plan); None when there are no such objects.
+    """
+    if not layers:
+        return None
+    batch = builder.build(n_rows=len(layers))
+    if src and target is not None:
+        source = parse_crs(src)
+        xyz = batch.xyz
+        if axis_swap and source.is_geographic and _lat_first(source):
+            xyz[:, 0], xyz[:, 1] = xyz[:, 1].copy(), xyz[:, 0].copy()
+        if source != target:
+            xyz[:, 0], xyz[:, 1] = reproject_xy(xyz[:, 0], xyz[:, 1], source, target)
+    bad = ~np.isfinite(batch.xyz).all(axis=1)
+    if bad.any():  # coordinates outside the CRS: drop those objects, not the city
+        rows = np.unique(batch.vertex_row()[bad])
+        log.warning("dropped %d context objects whose coordinates do not fit the CRS", len(rows))
+        batch = batch.subset(np.flatnonzero(~np.isin(batch.poly_row, rows)))
+    shapes = surf.footprints(batch, batch.poly_type)
+    keep = np.array([g is not None for g in shapes])
+    return gpd.GeoDataFrame(
+        {
+            "layer": [v for v, k in zip(layers, keep, strict=True) if k],
+            "name": [v for v, k in zip(names, keep, strict=True) if k],
+        },
+        geometry=list(shapes[keep]),
+        crs=target,
+    )
+
+
 def _unique_ids(ids: list[str], path: Path) -> list[str]:
     """Make row ids unique (a file may repeat a gml:id): later copies get ``#2``, ``#3``."""
     seen: dict[str, int] = {}

@@ -37,9 +37,10 @@ from twin.geodata.citygml_model import (
     assemble_city,
     check_lod,
     choose_lod,
+    context_layers,
     roof_shape,
 )
-from twin.geodata.crs import parse_crs, reproject_xy
+from twin.geodata.crs import parse_crs
 
 log = logging.getLogger(__name__)
 
@@ -404,24 +405,13 @@ class _Reader:
 
     def context(self, city: City) -> gpd.GeoDataFrame | None:
         """Return the context layers as 2D outlines in the City's CRS (None if none)."""
-        if not self._ctx_layer:
-            return None
-        batch = self._ctx.build(n_rows=len(self._ctx_layer))
-        target = city.buildings.crs
-        if self.file_crs and target is not None:
-            src = parse_crs(self.file_crs)
-            if src != target:
-                x, y = reproject_xy(batch.xyz[:, 0], batch.xyz[:, 1], src, target)
-                batch.xyz[:, 0], batch.xyz[:, 1] = x, y
-        shapes = surf.footprints(batch, batch.poly_type)
-        keep = np.array([g is not None for g in shapes])
-        return gpd.GeoDataFrame(
-            {
-                "layer": [v for v, k in zip(self._ctx_layer, keep, strict=True) if k],
-                "name": [v for v, k in zip(self._ctx_name, keep, strict=True) if k],
-            },
-            geometry=list(shapes[keep]),
-            crs=target,
+        return context_layers(
+            self._ctx,
+            self._ctx_layer,
+            self._ctx_name,
+            self.file_crs,
+            city.buildings.crs,
+            axis_swap=False,
         )
 
     def log_summary(self) -> None:
