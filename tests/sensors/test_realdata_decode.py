@@ -179,3 +179,35 @@ def test_ttn_storage_integration_example():
     ]
     assert all(m.device_id == "dev1" and m.dev_eui == "1111111111111111" for m in messages)
     assert all(m.readings == [] and m.data["frm_payload"] == "AQoBCgEKAQo=" for m in messages)
+
+
+def test_captures_stored_in_duckdb(tmp_path):
+    from twin.sensors.store import Store
+
+    messages = [decode(tp, b) for tp, b, _ in _captures()]
+    with Store(tmp_path / "captures.duckdb") as store:
+        result = store.write(messages)
+        assert (result.stored, result.events, result.duplicates) == (7, 10, 0)
+        assert store.write(messages).duplicates == 17  # a redelivery stores nothing
+        counts = store.counts()
+        assert counts["raw_messages"] == 7 and counts["events"] == 10
+        assert counts["readings"] == sum(len(m.readings) for m in messages if m.kind == "uplink")
+        latest = store.latest().set_index(["device", "quantity"])
+        assert latest.loc[("Skimmer", "Soiltemperature"), "value"] == -0.4
+        assert latest.loc[("Skimmer", "Soiltemperature"), "unit"] == "°C"
+        assert latest.loc[("Relaistestgerät", "RO1_status"), "text"] == "OFF"
+        assert latest.loc[("shlm-luxsensor-001", "Illuminance"), "time"] == t(
+            "2024-11-26T12:39:20.785204Z"
+        )
+        events = store.events()
+        assert sorted(events["event_type"]) == sorted(
+            ["command/down"] * 4 + ["down/ack", "ack", "txack", "status", "log", "join"]
+        )
+        # Nothing of the events is a reading: only uplink devices have readings.
+        assert set(store.readings()["device"]) == {
+            "eui-lobaro-modbus", "shlm-luxsensor-001", "eui-647fda0000009f7c", "Skimmer",
+            "ThermostatKinderzimmerRika", "Relaistestgerät", "Flurtüre",
+        }  # fmt: skip
+        devices = store.devices().set_index("device")
+        assert not devices["known"].any()
+        assert devices.loc["Skimmer", "dev_eui"] == "A84041F621857CD2"
