@@ -171,6 +171,31 @@ def test_a_reading_written_through_the_writer_shows_up_in_refresh(twin):
     assert glyph_rgb.tolist() == colors([1950.0], CO2)[0].tolist()
 
 
+def test_devices_missing_from_the_registry_are_found_in_the_store(twin):
+    import pyproj
+
+    to_wgs84 = pyproj.Transformer.from_crs("EPSG:25832", "EPSG:4326", always_xy=True)
+    lon, lat = to_wgs84.transform(458600.0, 5482300.0)  # inside the Gymnasium Nord
+    t = datetime.now(UTC)
+    glyphs = twin.glyphs
+    n_cells = glyphs.n_cells
+    twin.writer.submit(
+        Message(
+            topic="t", format="ttn", kind="uplink", device_id="new-co2-sensor", time=t,
+            received_at=t, f_cnt=1, location=(lat, lon, None),
+            readings=[Reading("co2", 1500.0, "ppm")],
+        )
+    )  # fmt: skip
+    assert twin.writer.flush(10.0)
+    twin.set_quantity("co2")
+    twin.refresh()
+    bound = twin.binding.set_index("device").loc["new-co2-sensor"]
+    assert bound["how"] == "inside" and bound["row"] == row_of(twin, "demo/schule-nord")
+    assert cell_colors(twin, int(bound["row"])).tolist() == colors([1500.0], CO2)[0].tolist()
+    assert twin.glyphs is glyphs and glyphs.n_cells > n_cells  # same object, one more sphere
+    assert twin.search("new-co2")[0]["device"] == "new-co2-sensor"
+
+
 def test_set_time_shows_the_city_as_of_then(twin):
     school = row_of(twin, "demo/schule-mitte")
     t1 = datetime.now(UTC) - timedelta(hours=2)

@@ -268,7 +268,7 @@ def device_card(twin: Twin, device: str, lang: str = "de") -> dict:
         "building_name": _text(b["name"].iat[row]) if row >= 0 else None,
         "how": str(bind["how"]),
         "distance_m": _num(bind["distance_m"]),
-        "position": [float(v) for v in pos],
+        "position": [float(v) for v in pos] if np.isfinite(pos).all() else None,
         "last_seen": last,
         "last_seen_text": last or t("device.never_seen", lang),
         "rssi": rssi,

@@ -90,6 +90,11 @@ def glyph_positions(binding: object, origin: Sequence[float], row_top: np.ndarra
         The City's local origin.
     row_top : numpy.ndarray
         Local roof height of the building of each City row.
+
+    Returns
+    -------
+    numpy.ndarray
+        NaN rows for devices without a position (neither their own nor a building's).
     """
     import pandas as pd
 
@@ -104,7 +109,7 @@ def glyph_positions(binding: object, origin: Sequence[float], row_top: np.ndarra
     spot = pd.Series(list(zip(np.round(xyz[:, 0]), np.round(xyz[:, 1]), strict=True)))
     rank = spot.groupby(spot).cumcount().to_numpy()
     xyz[:, 0] += rank * 2.5 * GLYPH_RADIUS
-    return np.nan_to_num(xyz)
+    return xyz
 
 
 def glyph_mesh(
@@ -115,7 +120,7 @@ def glyph_mesh(
     Parameters
     ----------
     centres : numpy.ndarray
-        ``(n, 3)`` local positions.
+        ``(n, 3)`` local positions, one per device; rows with NaN get no glyph.
     radius : float
         Sphere radius in metres.
     resolution : int
@@ -124,8 +129,12 @@ def glyph_mesh(
     Returns
     -------
     pyvista.PolyData
-        Built with numpy from one template sphere (no per-sensor VTK call).
+        Built with numpy from one template sphere (no per-sensor VTK call); the cell array
+        ``device`` holds the row of ``centres`` each sphere belongs to.
     """
+    centres = np.asarray(centres, dtype=np.float64).reshape(-1, 3)
+    ids = np.flatnonzero(np.isfinite(centres).all(axis=1))
+    centres = centres[ids]
     n = len(centres)
     if n == 0:
         return pv.PolyData()
@@ -144,7 +153,7 @@ def glyph_mesh(
     normals = np.asarray(tpl.point_normals, dtype=np.float32)
     mesh.point_data["Normals"] = np.tile(normals, (n, 1))
     mesh.point_data.active_normals_name = "Normals"
-    mesh.cell_data["device"] = np.repeat(np.arange(n, dtype=np.int32), len(tf))
+    mesh.cell_data["device"] = np.repeat(ids.astype(np.int32), len(tf))
     return mesh
 
 

@@ -104,7 +104,11 @@ class SearchIndex:
                     "kind": "device",
                     "device": str(dev),
                     "row": None,
-                    "position": [float(v) for v in positions[i]],
+                    "position": (
+                        [float(v) for v in positions[i]]
+                        if np.isfinite(positions[i]).all()
+                        else None
+                    ),
                 }
             )
         self.entries = entries

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyvista as pv
 import shapely
 
 from twin.errors import SceneError
@@ -114,21 +115,11 @@ class Twin:
         self.home = default_camera(bounds)
         self._keys: dict[tuple[str, str], str | None] = {}
         self.devices = device_table(self.registry, self.key_of)
-        self.binding = bind_devices(city, self.devices, max_distance=self.config.max_distance)
-        self._device_index = pd.Series(np.arange(len(self.devices)), index=self.devices["device"])
-        self.glyphs = glyph_mesh(self.device_positions())
-        self.glyph_painter = (
-            BuildingPainter(
-                self.glyphs,
-                np.arange(len(self.devices)),
-                neutral=IDLE_GLYPH_RGB,
-                index_array="device",
-            )
-            if self.glyphs.n_cells
-            else None
-        )
-        self._tree: shapely.STRtree | None = None
+        self.glyphs = pv.PolyData()
+        self.glyph_painter: BuildingPainter | None = None
         self._search: search.SearchIndex | None = None
+        self._bind()
+        self._tree: shapely.STRtree | None = None
         self._tiles: dict[int, list[Any]] = {}
         self._new_data = threading.Event()
         self._lock = threading.RLock()
@@ -137,6 +128,7 @@ class Twin:
         self.values = pd.DataFrame()  # per-device values of the shown quantity (last refresh)
         if services is not None and services.writer is not None:
             services.writer.add_listener(lambda *_: self._new_data.set())
+        self.sync_devices()
 
     # ------------------------------------------------------------------ construction
 
@@ -176,6 +168,64 @@ class Twin:
             services.close()
             raise
         return twin
+
+    def _bind(self) -> None:
+        """Bind the device table to buildings and (re)build the sensor glyphs in place."""
+        self.binding = bind_devices(self.city, self.devices, max_distance=self.config.max_distance)
+        self._device_index = pd.Series(np.arange(len(self.devices)), index=self.devices["device"])
+        glyphs = glyph_mesh(self.device_positions())
+        # Replace the content, not the object: a plotter showing it sees the new glyphs.
+        self.glyphs.copy_from(glyphs, deep=False)
+        self.glyph_painter = (
+            BuildingPainter(
+                self.glyphs,
+                np.arange(len(self.devices)),
+                neutral=IDLE_GLYPH_RGB,
+                index_array="device",
+            )
+            if self.glyphs.n_cells
+            else None
+        )
+        self._search = None
+
+    def sync_devices(self) -> bool:
+        """Add devices the store knows but the registry did not (e.g. new ones on a feed).
+
+        They are bound by the position the network reported, if any; devices without a
+        position and building stay unbound and get no glyph.
+
+        Returns
+        -------
+        bool
+            Whether devices were added.
+        """
+        try:
+            known = self.store.devices()
+        except Exception:  # the database may be unavailable; refresh reports that
+            log.debug("store.devices() failed", exc_info=True)
+            return False
+        if not len(known):
+            return False
+        new = known[~known["device"].astype(str).isin(self.devices["device"])]
+        if not len(new):
+            return False
+        added = pd.DataFrame(
+            {
+                "device": new["device"].astype(str).to_numpy(),
+                "name": new["name"].fillna(new["device"]).astype(str).to_numpy(),
+                "kind": new["kind"].to_numpy(dtype=object),
+                "dev_eui": new["dev_eui"].to_numpy(dtype=object),
+                "lat": pd.to_numeric(new["lat"], errors="coerce").to_numpy(),
+                "lon": pd.to_numeric(new["lon"], errors="coerce").to_numpy(),
+                "building": new["building"].to_numpy(dtype=object),
+                "quantities": [[] for _ in range(len(new))],
+            }
+        )
+        frames = [f for f in (self.devices, added) if len(f)]
+        self.devices = pd.concat(frames, ignore_index=True)
+        self._bind()
+        log.info("%d devices not in the registry found in the store", len(added))
+        return True
 
     def device_positions(self) -> np.ndarray:
         """Return the local ``(n, 3)`` glyph positions: above the bound roof, or at ground level."""
@@ -301,7 +351,9 @@ class Twin:
             When the database does not answer (the colours stay as they were).
         """
         with self._lock:
-            self._new_data.clear()
+            if self._new_data.is_set():
+                self._new_data.clear()
+                self.sync_devices()
             style = self.style
             df = self.readings()
             df = df[df["key"] == self.quantity] if len(df) else df
