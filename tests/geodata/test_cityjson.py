@@ -136,15 +136,16 @@ def test_cityjson_1_0_without_transform_and_crs_override(tmp_path):
     assert city.context.crs == city.buildings.crs
 
 
-def test_file_without_crs(tmp_path, caplog):
+def test_file_without_crs_needs_the_crs_option(tmp_path):
     doc = json.loads(V11.read_text())
     del doc["metadata"]
     path = tmp_path / "nocrs.city.json"
     path.write_text(json.dumps(doc))
-    with caplog.at_level(logging.WARNING):
-        city = read_cityjson(path)
-    assert city.crs == "" and "names no CRS" in caplog.text
-    assert read_cityjson(path, crs="EPSG:25832").crs == "EPSG:25832"
+    with pytest.raises(GeodataError, match=r"nocrs\.city\.json: the file names no CRS.*--crs"):
+        read_cityjson(path)
+    city = read_cityjson(path, crs="EPSG:25832")
+    assert city.crs == "EPSG:25832"
+    assert row(city, "house")["geometry"].bounds[0] == pytest.approx(459_100.0)
 
 
 # -- errors ----------------------------------------------------------------------------------

@@ -122,7 +122,7 @@ def read_citygml(
     crs : str, optional
         Target CRS (``"EPSG:25832"``); by default the file's own when projected, else the
         UTM zone of the data. When the file names no CRS, ``crs`` is also taken as the CRS
-        of its coordinates.
+        of its coordinates (and required: without it such a file is an error).
     lod : int, optional
         The level of detail to read (1-4). By default each building's highest. Buildings
         without geometry at the requested LoD are skipped (and counted in the log).
@@ -139,7 +139,7 @@ def read_citygml(
     ------
     GeodataError
         If the file is empty, not XML, not CityGML, broken (with line and column), names an
-        unknown CRS, or holds no building with geometry.
+        unknown CRS or none (without ``crs``), or holds no building with geometry.
     ConfigError
         If ``lod`` is not 1-4.
 

@@ -256,7 +256,8 @@ def assemble_city(
     Raises
     ------
     GeodataError
-        If the file holds no usable building, or names an unknown CRS.
+        If the file holds no usable building, names an unknown CRS, or names none and
+        ``crs`` is not given.
     """
     batch = builder.build(n_rows=len(records))
     counts = batch.polys_per_row()
@@ -425,16 +426,15 @@ def _reproject(
     override: str | None,
     path: Path,
     axis_swap: bool,
-) -> pyproj.CRS | None:
+) -> pyproj.CRS:
     """Reproject ``batch.xyz`` in place into the target CRS; return that CRS."""
     names = sorted({n for n in src_names if n}, key=src_names.index)
     if not names:
-        log.warning(
-            "%s names no CRS and none was given: coordinates are kept as they are, "
-            "the City has no CRS (pass crs=... to set one)",
-            path,
+        raise GeodataError(
+            f"{path}: the file names no CRS (no srsName / metadata.referenceSystem), so its "
+            "coordinates cannot be placed; give the CRS they are in, e.g. crs='EPSG:25832' "
+            "(twin import --crs EPSG:25832)"
         )
-        return None
     vrow = batch.vertex_row()
     row_src = np.array([names.index(n) if n else 0 for n in src_names], dtype=np.int64)
     vsrc = row_src[vrow]

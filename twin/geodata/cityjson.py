@@ -86,7 +86,8 @@ def read_cityjson(
         (CityJSONSeq).
     crs : str, optional
         Target CRS; by default the file's own when projected, else the UTM zone of the data.
-        When the file names no CRS, ``crs`` is also taken as the CRS of its coordinates.
+        When the file names no CRS, ``crs`` is also taken as the CRS of its coordinates
+        (and required: without it such a file is an error).
     lod : int or str, optional
         LoD to read: a number (``2``: the highest of ``"2"``, ``"2.1"``, ``"2.2"``) or an
         exact CityJSON LoD (``"2.2"``). By default each object's highest. Objects without a
@@ -104,7 +105,8 @@ def read_cityjson(
     ------
     GeodataError
         If the file is empty, not JSON (with line and column), not CityJSON, names an unknown
-        CRS, references missing vertices (with the object id), or holds no building.
+        CRS or none (without ``crs``), references missing vertices (with the object id), or
+        holds no building.
     ConfigError
         If ``lod`` is not 1-4 or a CityJSON LoD such as ``"2.2"``.
 
