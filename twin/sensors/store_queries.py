@@ -47,8 +47,10 @@ UPDATE_SEEN = """
     WHERE devices.device = s.device
 """
 
-#: The first window of the as-of search; it doubles until every device is found.
+#: Default first window of the as-of search; it doubles until every device is found.
 AS_OF_FIRST_WINDOW = timedelta(minutes=30)
+#: The narrowest first window (the first window is twice the median reporting interval).
+AS_OF_MIN_WINDOW = timedelta(minutes=1)
 
 
 def _ts(t: datetime | None) -> datetime | None:
@@ -106,10 +108,11 @@ def as_of(
     """Return the last value at or before ``t`` per device and quantity.
 
     Pairs whose newest reading is not after ``t`` are answered from ``latest``. For the others
-    the readings are searched backwards from ``t`` in windows that double in width (30 min,
-    1 h, 2 h, …); zone maps on ``time`` skip everything outside the window, and the search
-    stops when every pair is found, when the window passes the oldest pair's first reading,
-    or at ``max_age``.
+    the readings are searched backwards from ``t`` in windows that double in width, starting
+    at twice the median reporting interval of those pairs (known from ``latest``: span / count)
+    so that the first window usually finds every one; zone maps on ``time`` skip everything
+    outside the window. The search stops when every pair is found, when the window passes the
+    oldest pair's first reading, or at ``max_age``.
     """
     t = _ts(t)
     oldest = t - max_age if max_age is not None else None
@@ -119,14 +122,22 @@ def as_of(
     # Pairs with nothing after t: their latest value is the answer. The rest are pending.
     pairs = _arrow(
         cur,
-        f"SELECT device, quantity, time, value, unit, text, time > ? AS after FROM latest{where}",
+        "SELECT device, quantity, time, value, unit, text, time > ? AS after, "
+        "(epoch(time) - epoch(first_time)) / greatest(n - 1, 1) AS every "
+        f"FROM latest{where}",
         [t, *params],
     )
     after = pairs["after"]
-    found = [pairs.filter(pc.invert(after)).drop_columns(["after"])]
-    pending = pairs.filter(after).select(["device", "quantity"])
+    found = [pairs.filter(pc.invert(after)).drop_columns(["after", "every"])]
+    pending = pairs.filter(after)
+    width = AS_OF_FIRST_WINDOW
+    if pending.num_rows:
+        every = float(np.median(pending["every"].to_numpy()))
+        width = min(max(timedelta(seconds=2 * every), AS_OF_MIN_WINDOW), AS_OF_FIRST_WINDOW * 48)
+    if max_age is not None:
+        width = min(width, max_age)
+    pending = pending.select(["device", "quantity"])
     hi = t
-    width = AS_OF_FIRST_WINDOW if max_age is None else min(AS_OF_FIRST_WINDOW, max_age)
     while pending.num_rows:
         lo = t - width
         if oldest is not None and lo < oldest:
