@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from twin.errors import SceneError
-from twin.scene.config import SceneConfig, load_scene
+from twin.scene.config import SceneConfig, load_scene, parse_scene
 from twin.scene.styles import DEFAULT_STYLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -242,3 +244,49 @@ def test_shipped_planner_template_parses():
     assert cfg.feeds and cfg.feeds[0].format == "ttn" and cfg.feeds[0].qos == 0
     assert cfg.simulator is None
     assert [b.name for b in cfg.tour_bookmarks()] == ["overview", "rathaus"]
+
+
+# Any value at any key either parses or raises SceneError naming the file: never another
+# exception type (which the CLI would show as a traceback).
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-10, 10**6)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_keys = st.sampled_from(
+    [
+        ("styles", "co2", "range"), ("styles", "co2", "colormap"), ("styles", "co2", "label"),
+        ("styles", "x", "unit"), ("styles", "co2", "thresholds"), ("styles", "co2", "max_age"),
+        ("bookmarks", 0, "position"), ("bookmarks", 0, "name"), ("bookmarks", 0, "caption"),
+        ("tour", "order"), ("tour", "seconds_per_stop"), ("feeds", 0, "url"), ("feeds", 0, "qos"),
+        ("feeds", 0, "topics"), ("simulator", "speedup"), ("city", "demo"), ("title",),
+        ("language",), ("binding", "max_distance"), ("database",), ("default_quantity",),
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(path=_keys, value=_values)
+def test_fuzzed_values_raise_only_scene_errors(path, value):
+    data: dict = {"city": {"demo": {}}}
+    if path[0] == "bookmarks":
+        data["bookmarks"] = [{"name": "a", "position": [0, 0, 1], "focal_point": [0, 0, 0]}]
+    if path[0] == "feeds":
+        data["feeds"] = [{"url": "mqtt://x", "topics": ["t"]}]
+    node = data
+    for key in path[:-1]:
+        if isinstance(key, int):
+            node = node[key]
+        else:
+            node = node.setdefault(key, {})
+    node[path[-1]] = value
+    try:
+        parse_scene(data, Path("fuzz.toml"), check_files=False)
+    except SceneError as err:
+        assert str(err).startswith("fuzz.toml: ") and "\n" not in str(err)
