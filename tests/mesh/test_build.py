@@ -265,3 +265,17 @@ def test_broken_lod2_wkb_names_the_building():
 def test_origin_must_have_three_values():
     with pytest.raises(ValueError, match=r"origin must be \(x, y, z\)"):
         build_mesh(block_city(), origin=(1.0, 2.0))
+
+
+def test_spikes_and_straight_runs_are_cleaned_without_changing_the_shape():
+    # A zero-width spike (out to x=15 and back) and a vertex in the middle of an edge.
+    spiky = shapely.Polygon([(0, 0), (10, 0), (15, 0), (10, 0), (10, 10), (5, 10), (0, 10)])
+    city = City(
+        gpd.GeoDataFrame({"id": ["s"], "height": [2.0]}, geometry=[spiky], crs="EPSG:25832")
+    )
+    mesh = build_mesh(city)
+    assert open_edges(mesh) == 0
+    assert mesh.volume == pytest.approx(200.0)
+    assert mesh.n_cells == 12  # cleaned to a plain box
+    ox = city.origin[0]
+    np.testing.assert_allclose(mesh.bounds[:2], (0.0 - ox, 10.0 - ox), atol=1e-6)

@@ -171,11 +171,11 @@ def polygon_rings(
     # surface would get T-junctions (open edges). Remove them from footprints first: the
     # shape is unchanged. (3D surfaces keep theirs: a neighbouring surface may have a
     # corner there; triangulate() closes what earcut skips.)
-    for _ in range(0 if include_z else 2):
-        straight = _collinear(xyz, ring, length)
-        if not straight.any():
+    for _ in range(0 if include_z else 3):
+        drop = _collinear(xyz, ring, length)
+        if not drop.any():
             break
-        xyz, ring = xyz[~straight], ring[~straight]
+        xyz, ring = xyz[~drop], ring[~drop]
         length = np.bincount(ring, minlength=n_rings)
 
     # Degenerate rings and polygons whose exterior is degenerate.
@@ -212,7 +212,11 @@ def polygon_rings(
 
 
 def _collinear(xyz: np.ndarray, ring: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Mask of vertices on a straight line through their neighbours (or a zero-width spike).
+    """Mask of vertices to drop: repeats of their successor, and vertices on a straight line
+    through their neighbours (including the tip of a zero-width spike).
+
+    Removing a spike tip can leave its two neighbours equal; calling again removes the repeat
+    (and keeps one copy), so callers iterate until nothing is left to drop.
 
     Parameters
     ----------
@@ -233,8 +237,12 @@ def _collinear(xyz: np.ndarray, ring: np.ndarray, length: np.ndarray) -> np.ndar
     pos = idx - first
     nxt = np.where(pos + 1 == length[ring], first, idx + 1)
     prv = np.where(pos == 0, first + length[ring] - 1, idx - 1)
-    d1 = xyz[idx] - xyz[prv]
-    d2 = xyz[nxt] - xyz[idx]
+    d1 = xyz - xyz[prv]
+    d2 = xyz[nxt] - xyz
+    big = length[ring] > 3  # smaller rings are left to the degenerate-ring check
+    repeat = np.all(np.abs(d2) <= DUPLICATE_TOLERANCE, axis=1) & big
+    if repeat.any():
+        return repeat
     if xyz.shape[1] == 2:
         cross2 = (d1[:, 0] * d2[:, 1] - d1[:, 1] * d2[:, 0]) ** 2
     else:
@@ -242,7 +250,9 @@ def _collinear(xyz: np.ndarray, ring: np.ndarray, length: np.ndarray) -> np.ndar
         cross2 = np.einsum("ij,ij->i", c, c)
     scale2 = np.einsum("ij,ij->i", d1, d1) * np.einsum("ij,ij->i", d2, d2)
     # |sin(angle)| below 1e-9: at most a nanometre off per metre of edge.
-    return (cross2 <= 1e-18 * scale2) & (length[ring] > 3)
+    # A vertex in the middle of a straight run, or a spike's tip: removing all of them at
+    # once is safe, the remaining outline covers the same area.
+    return (cross2 <= 1e-18 * scale2) & big
 
 
 def _signed_areas(xy: np.ndarray, ring: np.ndarray, length: np.ndarray) -> np.ndarray:
