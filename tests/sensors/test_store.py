@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from twin.errors import ConfigError, StoreError
 from twin.sensors.model import DeadLetter, Message, Reading
@@ -415,3 +417,33 @@ def test_closed_store(tmp_path):
     store.close()
     with pytest.raises(StoreError, match="closed"):
         store.latest()
+
+
+POOL = history_messages(n_devices=4, steps=12)
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    picks=st.lists(st.integers(0, len(POOL) - 1), min_size=1, max_size=60),
+    cuts=st.lists(st.integers(1, 20), min_size=1, max_size=8),
+)
+def test_any_redelivery_pattern_stores_each_message_once(picks, cuts):
+    """Messages delivered any number of times, in any order and batching, are stored once."""
+    with Store(":memory:") as store:
+        i = 0
+        for size in [*cuts, len(picks)]:
+            if i >= len(picks):
+                break
+            store.write([POOL[k] for k in picks[i : i + size]])
+            i += size
+        unique = {POOL[k].f_cnt * 100 + int(POOL[k].device_id[-2:]) for k in picks}
+        assert store.counts()["raw_messages"] == len(unique)
+        expected = sum(len(POOL[k].readings) for k in set(picks))
+        assert store.counts()["readings"] == expected
+        # latest holds the newest delivered value of each pair.
+        want = frame([POOL[k] for k in set(picks)])
+        want = want.sort_values("time").groupby(["device", "quantity"]).tail(1)
+        got = store.latest()
+        assert len(got) == len(want)
+        merged = _key(got).merge(_key(want), on=["device", "quantity"])
+        assert (merged["time_x"] == merged["time_y"]).all()
