@@ -19,6 +19,8 @@ more than 60 s.
 A LoD2 row meshes 10,000 generated gabled houses (7 boundary surfaces each) against the naive
 per-surface ``triangulate`` + ``merge`` (timed on the first 1,000 houses).
 
+Then every export format is timed on the largest city.
+
 The last part reads the real OpenStreetMap extract of Limburg an der Lahn (© OpenStreetMap
 contributors, ODbL 1.0) and meshes it, end to end.
 """
@@ -190,6 +192,29 @@ def lod2_worker(n: int) -> dict:
     }
 
 
+def export_worker(parquet: str) -> dict:
+    """Time :func:`twin.mesh.export_city` for every format (fresh process)."""
+    from twin.geodata.city import City
+    from twin.mesh import export_city
+    from twin.mesh.export import FORMATS
+
+    city = City.load(parquet)
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for suffix in FORMATS:
+            for old in Path(tmp).glob("city.*"):
+                old.unlink()
+            path = Path(tmp) / f"city{suffix}"  # .gltf also writes city.bin
+            t0, c0 = time.perf_counter(), time.process_time()
+            export_city(city, path)
+            out[suffix] = {
+                "s": time.perf_counter() - t0,
+                "cpu_s": time.process_time() - c0,
+                "mb": sum(f.stat().st_size for f in Path(tmp).glob("city.*")) / 1e6,
+            }
+    return out
+
+
 def limburg_worker() -> dict:
     """Read the Limburg OSM extract and mesh it (fresh process, cold)."""
     from twin.geodata.osm import read_osm
@@ -226,6 +251,7 @@ def main() -> int:
     parser.add_argument("--worker", nargs=3, metavar=("KIND", "PARQUET", "LIMIT"))
     parser.add_argument("--limburg-worker", action="store_true")
     parser.add_argument("--lod2-worker", type=int, metavar="N")
+    parser.add_argument("--export-worker", metavar="PARQUET")
     args = parser.parse_args()
     if args.worker:
         kind, parquet, limit = args.worker
@@ -236,6 +262,9 @@ def main() -> int:
         return 0
     if args.lod2_worker:
         print(json.dumps(lod2_worker(args.lod2_worker)))
+        return 0
+    if args.export_worker:
+        print(json.dumps(export_worker(args.export_worker)))
         return 0
 
     from twin.geodata.demo import generate_city
@@ -291,9 +320,16 @@ def main() -> int:
                     failures.append(f"{n}: peak RSS {ours['peak_mb']:.0f} MB > 1 GB")
             if n >= 10_000 and ratio < TARGET_RATIO:
                 failures.append(f"{n}: only {ratio:.0f}x the naive way (< {TARGET_RATIO:.0f}x)")
+        exports = _run(["--export-worker", parquet])  # the largest city
     print()
     print("ratio = ours (cold, first call in a fresh process) / naive, same city, same run.")
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
+    print()
+    print(f"export_city, {args.sizes[-1]:,} buildings (mesh built inside each call):")
+    for suffix, fig in exports.items():
+        print(
+            f"  {suffix:<11} {fig['s']:6.2f} s wall {fig['cpu_s']:6.2f} s cpu {fig['mb']:8.1f} MB"
+        )
     print()
     lod2 = _run(["--lod2-worker", "10000"])
     naive_rate = lod2["naive_n"] / lod2["naive_s"]
