@@ -275,6 +275,7 @@ def test_search_finds_landmarks_streets_and_devices(twin):
     hits = twin.search("rathaus")
     assert hits[0]["kind"] == "building" and hits[0]["row"] == row_of(twin, "demo/rathaus")
     assert len(hits[0]["position"]) == 3
+    assert all(type(v) is float for v in hits[0]["position"])  # JSON-ready
     street = twin.search("Schulstr")
     assert street and street[0]["kind"] == "street" and street[0]["label"] == "Schulstraße"
     dev = twin.search("rheinpegel")

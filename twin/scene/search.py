@@ -1,14 +1,14 @@
 """Search over streets, addresses, building names and devices: plain Python, no SQL.
 
-The index is built once from the City table, its ``street`` context layer and the device
-table; a query is folded the same way as the labels (case, accents, ``ß``, ``str.``) and
-matched with vectorised pandas string operations. User text never reaches a database.
+The index is built once, with vectorised pandas string operations, from the City table, its
+``street`` context layer and the device table; a query is folded the same way as the labels
+(case, accents, ``ß``, ``str.``) and matched with ``str.contains``. User text never reaches a
+database. Positions of buildings are computed only for the results.
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from twin.scene.twin import Twin
 
 KIND_ORDER = {"building": 0, "street": 1, "device": 2, "address": 3}
-_HOUSE_NUMBER = re.compile(r"^(.*?\D)\s*\d+\s*[a-zA-Z]?(?:\s*[-/]\s*\d+\s*[a-zA-Z]?)?$")
-_ABBREV = re.compile(r"str\.?(?=\s|$|\d)")
+_HOUSE_NUMBER = r"^(.*?\D)\s*\d+\s*[a-zA-Z]?(?:\s*[-/]\s*\d+\s*[a-zA-Z]?)?$"
+_ABBREV = r"str\.?(?=\s|$|\d)"
 
 
 def fold(text: str) -> str:
@@ -28,18 +28,23 @@ def fold(text: str) -> str:
 
     Examples
     --------
-    >>> fold("Bismarckstraße"), fold("bismarckstr. 3"), fold("Ludwigsplatz")
-    ('bismarckstrasse', 'bismarckstrasse 3', 'ludwigsplatz')
+    >>> fold("Bismarckstraße"), fold("bismarckstr. 3"), fold("Bürgerhof")
+    ('bismarckstrasse', 'bismarckstrasse 3', 'burgerhof')
     """
-    text = unicodedata.normalize("NFKD", text.casefold())
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    text = re.sub(r"\s+", " ", text).strip()
-    return _ABBREV.sub("strasse", text)
+    return str(fold_all(pd.Series([text], dtype=object)).iat[0])
+
+
+def fold_all(texts: pd.Series) -> pd.Series:
+    """Fold a series of texts like :func:`fold`, vectorised."""
+    s = texts.astype(str).str.casefold().str.normalize("NFKD")
+    s = s.str.encode("ascii", "ignore").str.decode("ascii")
+    s = s.str.replace(r"\s+", " ", regex=True).str.strip()
+    return s.str.replace(_ABBREV, "strasse", regex=True)
 
 
 def street_of(address: str) -> str | None:
     """Return the street of an address (``"Bismarckstraße 12a"`` → ``"Bismarckstraße"``)."""
-    m = _HOUSE_NUMBER.match(address.strip())
+    m = re.match(_HOUSE_NUMBER, address.strip())
     return m.group(1).strip().rstrip(",") if m else None
 
 
@@ -53,67 +58,81 @@ class SearchIndex:
     """
 
     def __init__(self, twin: Twin) -> None:
+        self.twin = twin
         ox, oy = float(twin.origin[0]), float(twin.origin[1])
         b = twin.city.buildings
-        entries: list[dict] = []
-        geoms = b.geometry.to_numpy()
-        centre = shapely.point_on_surface(geoms) if len(b) else np.array([])
-        cx = shapely.get_x(centre) - ox if len(b) else np.array([])
-        cy = shapely.get_y(centre) - oy if len(b) else np.array([])
-        top = twin.group_top[twin.group_of_row] if len(b) else np.array([])
+        parts = []
+        rows = np.arange(len(b))
+        for column, kind in (("name", "building"), ("address", "address")):
+            has = b[column].notna().to_numpy()
+            parts.append(
+                pd.DataFrame(
+                    {"label": b[column].to_numpy(dtype=object)[has], "kind": kind, "row": rows[has]}
+                )
+            )
+        parts.append(self._streets(twin, ox, oy))
+        devices = twin.devices
+        if len(devices):
+            names = devices["name"].astype(str)
+            ids = devices["device"].astype(str)
+            label = names.where(names == ids, names + " (" + ids + ")")
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "label": label.to_numpy(dtype=object),
+                        "kind": "device",
+                        "device": ids.to_numpy(dtype=object),
+                        "device_index": np.arange(len(devices)),
+                    }
+                )
+            )
+        table = pd.concat([p for p in parts if len(p)], ignore_index=True)
+        for col in ("row", "device_index"):
+            if col not in table:
+                table[col] = np.nan
+        for col in ("device", "x", "y"):
+            if col not in table:
+                table[col] = None if col == "device" else np.nan
+        table["folded"] = fold_all(table["label"]) if len(table) else pd.Series(dtype=object)
+        table["rank"] = table["kind"].map(KIND_ORDER).astype(int) if len(table) else []
+        self.table = table
 
-        def building_entry(i: int, label: str, kind: str) -> dict:
-            return {
-                "label": label,
-                "kind": kind,
-                "row": int(i),
-                "position": [float(cx[i]), float(cy[i]), float(top[i])],
-            }
-
-        names = b["name"].to_numpy(dtype=object)
-        for i in np.flatnonzero(pd.notna(names)):
-            entries.append(building_entry(i, str(names[i]), "building"))
-        addresses = b["address"].to_numpy(dtype=object)
-        streets: dict[str, list[int]] = {}
-        for i in np.flatnonzero(pd.notna(addresses)):
-            entries.append(building_entry(i, str(addresses[i]), "address"))
-            street = street_of(str(addresses[i]))
-            if street:
-                streets.setdefault(street, []).append(int(i))
-        street_pos: dict[str, list[float]] = {}
+    @staticmethod
+    def _streets(twin: Twin, ox: float, oy: float) -> pd.DataFrame:
+        """Streets from the context layer, and from the buildings' addresses."""
+        out: dict[str, tuple[float, float]] = {}
         ctx = twin.city.context
         if ctx is not None and len(ctx) and "name" in ctx:
             sel = ctx[(ctx["layer"] == "street") & ctx["name"].notna()]
-            for name, g in sel.groupby("name"):
-                geom = g.geometry.to_numpy()[int(np.argmax(shapely.area(g.geometry.to_numpy())))]
-                p = shapely.point_on_surface(geom)
-                street_pos[str(name)] = [p.x - ox, p.y - oy, 0.0]
-        for street, rows in streets.items():
-            if street not in street_pos:
-                street_pos[street] = [float(cx[rows].mean()), float(cy[rows].mean()), 0.0]
-        for street, pos in street_pos.items():
-            entries.append({"label": street, "kind": "street", "row": None, "position": pos})
-        positions = twin.device_positions()
-        for i, (dev, name) in enumerate(
-            zip(twin.devices["device"], twin.devices["name"], strict=True)
-        ):
-            label = str(name) if str(name) == str(dev) else f"{name} ({dev})"
-            entries.append(
-                {
-                    "label": label,
-                    "kind": "device",
-                    "device": str(dev),
-                    "row": None,
-                    "position": (
-                        [float(v) for v in positions[i]]
-                        if np.isfinite(positions[i]).all()
-                        else None
-                    ),
-                }
+            if len(sel):
+                area = shapely.area(sel.geometry.to_numpy())
+                biggest = sel.assign(_a=area).sort_values("_a").drop_duplicates("name", keep="last")
+                p = shapely.point_on_surface(biggest.geometry.to_numpy())
+                for name, x, y in zip(
+                    biggest["name"], shapely.get_x(p), shapely.get_y(p), strict=True
+                ):
+                    out[str(name)] = (x - ox, y - oy)
+        b = twin.city.buildings
+        addr = b["address"].dropna().astype(str)
+        if len(addr):
+            street = addr.str.strip().str.extract(_HOUSE_NUMBER, expand=False)
+            street = street.str.strip().str.rstrip(",").dropna()
+            c = shapely.centroid(b.geometry.to_numpy()[street.index.to_numpy()])
+            xy = (
+                pd.DataFrame({"s": street.to_numpy(), "x": shapely.get_x(c), "y": shapely.get_y(c)})
+                .groupby("s")[["x", "y"]]
+                .mean()
             )
-        self.entries = entries
-        self.folded = pd.Series([fold(e["label"]) for e in entries], dtype=object)
-        self.kind_rank = np.array([KIND_ORDER[e["kind"]] for e in entries], dtype=np.int64)
+            for name, x, y in zip(xy.index, xy["x"], xy["y"], strict=True):
+                out.setdefault(str(name), (x - ox, y - oy))
+        return pd.DataFrame(
+            {
+                "label": list(out),
+                "kind": "street",
+                "x": [v[0] for v in out.values()],
+                "y": [v[1] for v in out.values()],
+            }
+        )
 
     def find(self, text: str, *, limit: int = 10) -> list[dict]:
         """Return the best matches of ``text``.
@@ -129,22 +148,43 @@ class SearchIndex:
         -------
         list of dict
             ``label``, ``kind`` (``street``, ``building``, ``device``, ``address``), ``row``
-            (City row or None), ``device`` (for devices), ``position`` (local x, y, z);
-            exact and prefix matches first, then by kind and label.
+            (City row or None), ``device`` (for devices), ``position`` (local x, y, z;
+            None for a device without a known position); exact and prefix matches first,
+            then by kind and label.
         """
         q = fold(text or "")
-        if not q or not len(self.folded):
+        t = self.table
+        if not q or not len(t):
             return []
-        hit = np.ones(len(self.folded), dtype=bool)
+        hit = np.ones(len(t), dtype=bool)
         for word in q.split(" "):
-            hit &= self.folded.str.contains(word, regex=False).to_numpy()
-        idx = np.flatnonzero(hit)
-        if not len(idx):
+            hit &= t["folded"].str.contains(word, regex=False).to_numpy()
+        found = t[hit]
+        if not len(found):
             return []
-        labels = self.folded.to_numpy()[idx]
-        exact = np.array([lab == q for lab in labels])
-        prefix = np.array([lab.startswith(q) for lab in labels])
-        word = np.array([(" " + q) in (" " + lab) for lab in labels])
-        score = np.where(exact, 0, np.where(prefix, 1, np.where(word, 2, 3)))
-        order = np.lexsort((labels, self.kind_rank[idx], score))
-        return [dict(self.entries[i]) for i in idx[order][:limit]]
+        labels = found["folded"]
+        score = np.where(
+            labels == q,
+            0,
+            np.where(
+                labels.str.startswith(q),
+                1,
+                np.where((" " + labels).str.contains(" " + q, regex=False), 2, 3),
+            ),
+        )
+        found = found.assign(score=score).sort_values(["score", "rank", "folded"]).head(limit)
+        return [self._result(r) for r in found.itertuples(index=False)]
+
+    def _result(self, r: object) -> dict:
+        kind = r.kind  # type: ignore[attr-defined]
+        out: dict = {"label": str(r.label), "kind": kind, "row": None}  # type: ignore[attr-defined]
+        if kind in ("building", "address"):
+            out["row"] = int(r.row)  # type: ignore[attr-defined]
+            out["position"] = list(self.twin.building_position(out["row"]))
+        elif kind == "street":
+            out["position"] = [float(r.x), float(r.y), 0.0]  # type: ignore[attr-defined]
+        else:
+            out["device"] = str(r.device)  # type: ignore[attr-defined]
+            pos = self.twin.device_positions()[int(r.device_index)]  # type: ignore[attr-defined]
+            out["position"] = [float(v) for v in pos] if np.isfinite(pos).all() else None
+        return out

@@ -461,7 +461,7 @@ class Twin:
         geom = shapely.union_all(self.city.buildings.geometry.to_numpy()[rows])
         p = shapely.point_on_surface(geom)
         top = float(self.group_top[self.group_of_row[int(row)]])
-        return (p.x - self.origin[0], p.y - self.origin[1], top)
+        return (float(p.x - self.origin[0]), float(p.y - self.origin[1]), top)
 
     def tour(self, *, clock: Callable[[], float] | None = None) -> Tour:
         """Return a kiosk :class:`~twin.scene.tour.Tour` over the scene's tour (local coordinates).
