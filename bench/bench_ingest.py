@@ -1,0 +1,302 @@
+"""End-to-end MQTT ingest throughput: mosquitto_pub → mosquitto → twin ingest → DuckDB.
+
+Lines of simulated TTN v3 uplinks (one JSON message per line, made by the simulator and
+cached under ``~/.cache/twin/bench``) are published with ``mosquitto_pub -l -q 1`` by several
+processes into a local mosquitto. Two subscribers are measured in the same run, each on a
+fresh broker with the same publishers:
+
+* ours: :class:`twin.sensors.ingest.Ingest` — QoS 1, manual acks, every message decoded,
+  committed to DuckDB by the Writer and acknowledged only after the commit;
+* raw: a bare paho-mqtt client with QoS 1 that only counts messages (paho acks at once).
+
+The figure is the sustained rate after a warm-up: acknowledged-after-commit uplinks per
+second for ours, received messages per second for raw, and their ratio. The machine's load
+average is printed too: on a shared machine both figures move with it, the ratio much less.
+
+Usage::
+
+    python bench/bench_ingest.py                 # 60 s per subscriber
+    python bench/bench_ingest.py --seconds 10    # a quick run
+
+Needs ``mosquitto`` and ``mosquitto_pub`` (Debian: mosquitto, mosquitto-clients).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as paho
+
+from twin.sensors.decode import decode
+from twin.sensors.ingest import Ingest
+from twin.sensors.simulator import Simulator
+from twin.sensors.store import Store
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "twin" / "bench"
+TOPIC = "v3/{app}@ttn/devices/bench-publisher-{i}/up"
+T0 = datetime(2026, 6, 15, tzinfo=UTC).timestamp()
+TARGET = 15_000
+
+
+# --- lines --------------------------------------------------------------------------------
+
+
+def _generate_part(args: tuple[int, int, int, str]) -> str:
+    """Write ``count`` uplinks of simulator ``seed`` (its own devices) to ``path``."""
+    seed, count, devices, path = args
+    sim = Simulator(seed=seed, devices=devices, application_id=f"bench-{seed}")
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        for msg in sim.stream(T0 + seed * 86400 * 365, rate=50.0, count=count, chunk=512):
+            f.write(msg.payload)
+            f.write(b"\n")
+    os.replace(tmp, path)
+    return path
+
+
+def lines_files(total: int, parts: int, *, refresh: bool = False) -> list[Path]:
+    """``parts`` files holding ``total`` unique uplinks together (generated once, cached)."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    per = -(-total // parts)
+    paths = [CACHE / f"ttn-uplinks-{i}-{per}.jsonl" for i in range(parts)]
+    todo = [(i + 1, per, 400, str(p)) for i, p in enumerate(paths) if refresh or not p.exists()]
+    if todo:
+        t0 = time.perf_counter()
+        print(f"generating {per * len(todo):,} simulated uplinks into {CACHE} ...", flush=True)
+        with ProcessPoolExecutor(max_workers=min(len(todo), os.cpu_count() or 1)) as pool:
+            list(pool.map(_generate_part, todo))
+        print(f"  done in {time.perf_counter() - t0:.0f} s", flush=True)
+    return paths
+
+
+# --- broker and publishers ----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def broker(workdir: Path):
+    """A mosquitto on a free port without queue or in-flight limits."""
+    port = _free_port()
+    conf = workdir / f"mosquitto-{port}.conf"
+    lines = [
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous true",
+        "max_queued_messages 0",
+        "max_inflight_messages 0",
+        "log_type error",
+        f"log_dest file {workdir / f'mosquitto-{port}.log'}",
+    ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        lines.append("user root")
+    conf.write_text("\n".join(lines) + "\n")
+    proc = subprocess.Popen([shutil.which("mosquitto"), "-c", str(conf)])
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError("mosquitto did not start") from None
+            time.sleep(0.05)
+    try:
+        yield port
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+
+
+def publishers(port: int, files: list[Path]) -> list[subprocess.Popen]:
+    """One ``mosquitto_pub -l -q 1`` per file, each on its own topic."""
+    procs = []
+    for i, path in enumerate(files):
+        with path.open("rb") as stdin:
+            procs.append(
+                subprocess.Popen(
+                    [
+                        shutil.which("mosquitto_pub"),
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "-q",
+                        "1",
+                        "-M",
+                        "1000",
+                        "-l",
+                        "-t",
+                        TOPIC.format(app="bench", i=i),
+                    ],
+                    stdin=stdin,
+                    stdout=subprocess.DEVNULL,
+                )
+            )
+    return procs
+
+
+# --- measurement --------------------------------------------------------------------------
+
+
+def sustained_rate(
+    count: Callable[[], int], procs: list[subprocess.Popen], seconds: float, warmup: float,
+    total: int,
+) -> tuple[float, float, int]:  # fmt: skip
+    """Messages per second between the end of the warm-up and ``warmup + seconds``.
+
+    The window ends early when every line is through; returns (rate, window, count at end).
+    """
+    t0 = time.monotonic()
+    start_t = start_n = None
+    while True:
+        time.sleep(0.25)
+        now, n = time.monotonic(), count()
+        if start_t is None and now - t0 >= warmup:
+            start_t, start_n = now, n
+        done = n >= total
+        if start_t is not None and (now - start_t >= seconds or done):
+            break
+        if done:  # finished within the warm-up: measure from the first message instead
+            start_t, start_n = t0, 0
+            break
+    window = now - start_t
+    return (n - start_n) / window if window > 0 else 0.0, window, n
+
+
+def run_ours(port: int, files, total, seconds, warmup, workdir) -> dict:
+    store = Store(workdir / "bench.duckdb")
+    ingest = Ingest(store, url=f"mqtt://127.0.0.1:{port}", topics=["v3/+/devices/+/up"],
+                    client_id="bench-ingest", stats_interval=0)  # fmt: skip
+    ingest.start(wait=10)
+    procs = publishers(port, files)
+    try:
+        rate, window, _ = sustained_rate(
+            lambda: ingest.counters["acked"], procs, seconds, warmup, total
+        )
+    finally:
+        for p in procs:
+            p.kill()
+        stats = ingest.stop(flush_timeout=60)
+    counts = store.counts()
+    store.close()
+    return {"rate": rate, "window": window, "stats": stats, "counts": counts}
+
+
+def run_raw(port: int, files, total, seconds, warmup) -> dict:
+    received = [0]
+    subscribed = threading.Event()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-raw",
+                         protocol=paho.MQTTv5)  # fmt: skip
+
+    def on_message(c, u, msg):
+        received[0] += 1
+
+    client.on_message = on_message
+    client.on_connect = lambda c, u, f, r, p: c.subscribe("v3/+/devices/+/up", qos=1)
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if not subscribed.wait(10):
+        raise RuntimeError("raw subscriber did not subscribe")
+    procs = publishers(port, files)
+    try:
+        rate, window, _ = sustained_rate(lambda: received[0], procs, seconds, warmup, total)
+    finally:
+        for p in procs:
+            p.kill()
+        client.disconnect()
+        client.loop_stop()
+    return {"rate": rate, "window": window}
+
+
+def stage_costs(files: list[Path], n: int = 5000) -> dict[str, float]:
+    """CPU microseconds per uplink of decoding and of the DuckDB write, measured alone."""
+    with files[0].open("rb") as f:
+        lines = [next(f).rstrip(b"\n") for _ in range(n)]
+    t = time.process_time()
+    msgs = [decode("v3/b@ttn/devices/b/up", line) for line in lines]
+    decode_us = (time.process_time() - t) / n * 1e6
+    t = time.process_time()
+    payloads = [json.loads(line) for line in lines]
+    json_us = (time.process_time() - t) / n * 1e6
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "cost.duckdb")
+        t, w = time.process_time(), time.perf_counter()
+        store.write(msgs, [])
+        write_cpu = (time.process_time() - t) / n * 1e6
+        write_wall = (time.perf_counter() - w) / n * 1e6
+        store.close()
+    del payloads
+    return {"decode": decode_us, "json": json_us, "write_cpu": write_cpu, "write_wall": write_wall}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured window per side")
+    parser.add_argument("--warmup", type=float, default=5.0, help="seconds not measured")
+    parser.add_argument("--publishers", type=int, default=2, help="mosquitto_pub processes")
+    parser.add_argument("--lines", type=int, help="uplinks to publish (default: enough for "
+                        f"{TARGET:,}/s over warm-up + window)")  # fmt: skip
+    parser.add_argument("--refresh", action="store_true", help="regenerate the cached lines")
+    args = parser.parse_args(argv)
+    for tool in ("mosquitto", "mosquitto_pub"):
+        if shutil.which(tool) is None:
+            print(f"{tool} not found (apt-get install mosquitto mosquitto-clients)")
+            return 1
+    total = args.lines or int(TARGET * 1.1 * (args.seconds + args.warmup))
+    files = lines_files(total, args.publishers, refresh=args.refresh)
+    total = sum(1 for f in files for _ in f.open("rb"))
+    load0 = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        with broker(workdir) as port:
+            raw = run_raw(port, files, total, args.seconds, args.warmup)
+        with broker(workdir) as port:
+            ours = run_ours(port, files, total, args.seconds, args.warmup, workdir)
+    load1 = os.getloadavg()
+    costs = stage_costs(files)
+    s = ours["stats"]
+    print()
+    print(f"MQTT ingest, {total:,} simulated TTN v3 uplinks from {args.publishers} "
+          f"mosquitto_pub -l -q 1, {os.cpu_count()} cores, "
+          f"load average {load0[0]:.1f} → {load1[0]:.1f}")  # fmt: skip
+    print(f"{'':48} {'msgs/s':>10} {'window':>8}")
+    print(f"{'raw paho pass-through (QoS 1, no decode/store)':48} {raw['rate']:>10,.0f} "
+          f"{raw['window']:>7.1f}s")  # fmt: skip
+    print(f"{'twin ingest (decode, commit, ack after commit)':48} {ours['rate']:>10,.0f} "
+          f"{ours['window']:>7.1f}s")  # fmt: skip
+    ratio = ours["rate"] / raw["rate"] if raw["rate"] else float("nan")
+    print(f"ratio ours / raw: {ratio:.2f}   target {TARGET:,}/s end to end: "
+          f"{'met' if ours['rate'] >= TARGET else 'NOT met'}")  # fmt: skip
+    print(f"ingest: {s['messages']:,} received, {s.get('stored', 0):,} stored, "
+          f"{s.get('duplicates', 0):,} duplicates, {s['decode_errors']} dead letters, "
+          f"{s['acked']:,} acked, {s.get('batches', 0)} commits; "
+          f"store holds {ours['counts'].get('raw_messages', 0):,} uplinks")  # fmt: skip
+    print(f"per uplink, CPU: decode {costs['decode']:.0f} µs (of which json.loads "
+          f"{costs['json']:.0f} µs), DuckDB write {costs['write_cpu']:.0f} µs "
+          f"({costs['write_wall']:.0f} µs wall)")  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
