@@ -271,6 +271,25 @@ def test_cards_survive_an_unavailable_database(twin):
         twin.refresh()
 
 
+def test_ui_data_is_strict_json(twin):
+    import json
+
+    send(twin, "ls-co2-schule-mitte", {"co2": 700.0, "temperature": 21.0, "humidity": 40.0})
+    send(twin, "ls-pegel-rhein", {"water_level": 400.0})
+    twin.set_quantity("co2")
+    twin.refresh()
+    data = {
+        "card": twin.building_card(row_of(twin, "demo/schule-mitte"), "de"),
+        "unbound": twin.device_card("ls-pegel-rhein", "en"),
+        "table": twin.sensors_table("de"),
+        "legend": twin.legend("de"),
+        "search": twin.search("schule"),
+        "quantities": twin.quantities("en"),
+        "status": twin.status(),
+    }
+    json.dumps(data, allow_nan=False)  # no NaN, no numpy scalars, no timestamps
+
+
 def test_search_finds_landmarks_streets_and_devices(twin):
     hits = twin.search("rathaus")
     assert hits[0]["kind"] == "building" and hits[0]["row"] == row_of(twin, "demo/rathaus")
