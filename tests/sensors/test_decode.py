@@ -347,3 +347,13 @@ def test_received_at_is_used_when_the_network_gives_no_time():
     body = b'{"devEui": "a84041f621857cd2"}'
     m = decode("application/a/device/a84041f621857cd2/command/down", body, received_at=T0)
     assert m.time == T0 and m.received_at == T0
+
+
+def test_lone_surrogates_from_json_escapes_are_replaced():
+    body = (
+        b'{"end_device_ids": {"device_id": "d\\ud800x"}, "uplink_message": '
+        b'{"decoded_payload": {"s": "\\udc00", "emoji": "\\ud83d\\ude00"}}}'
+    )
+    m = decode("v3/a@ttn/devices/d/up", body)
+    assert m.device_id == "d\ufffdx"
+    assert values(m) == {"s": ("\ufffd", ""), "emoji": ("\U0001f600", "")}

@@ -32,7 +32,12 @@ TOPICS = st.one_of(
     ),
 )
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20)
+    | st.sampled_from(["\ud800", "a\udfffb", "\ud83d\ude00"]),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
     ),
@@ -89,6 +94,11 @@ def check(topic, payload):
     assert isinstance(message, Message)
     assert message.kind in ("uplink", "event")
     assert message.time.tzinfo is not None
+    # Everything must be storable as UTF-8 (lone surrogates from JSON escapes are replaced).
+    texts = [message.topic, message.device_id, message.dev_eui or ""]
+    texts += [x for r in message.readings for x in (r.quantity, r.unit, r.text or "")]
+    for text in texts:
+        text.encode("utf-8")
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

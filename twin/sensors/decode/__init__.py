@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from twin.errors import DecodeError
 from twin.sensors.decode.cayenne import decode_lpp, looks_like_lpp
 from twin.sensors.decode.chirpstack import decode_chirpstack, decode_chirpstack3
-from twin.sensors.decode.common import MAX_PAYLOAD, load_json
+from twin.sensors.decode.common import MAX_PAYLOAD, clean_text, load_json
 from twin.sensors.decode.detect import FORMATS, detect_format
 from twin.sensors.decode.generic import decode_generic
 from twin.sensors.decode.ttn import decode_ttn
@@ -110,6 +110,8 @@ def _decode(
         raise DecodeError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if not isinstance(topic, str):
         raise DecodeError(f"topic must be a string, got {type(topic).__name__}")
+    if not topic.isascii():
+        topic = clean_text(topic)
     if isinstance(payload, (bytearray, memoryview)):
         payload = bytes(payload)
     if not isinstance(payload, bytes):

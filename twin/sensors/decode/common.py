@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import math
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ __all__ = [
     "MAX_PAYLOAD",
     "b64",
     "best_signal",
+    "clean_text",
     "get_int",
     "get_obj",
     "get_str",
@@ -76,7 +78,32 @@ def load_json(payload: bytes) -> dict[str, Any]:
         raise DecodeError(f"payload is not JSON: {err}") from err
     if not isinstance(body, dict):
         raise DecodeError(f"payload is JSON {type(body).__name__}; expected an object")
+    if _SURROGATE_ESCAPE.search(text):
+        body = _without_surrogates(body)
     return body
+
+
+# JSON may escape UTF-16 surrogates (``"\\ud800"``); lone ones cannot be stored as UTF-8.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def clean_text(text: str) -> str:
+    """Replace lone UTF-16 surrogates (not encodable as UTF-8) with U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return text
+
+
+def _without_surrogates(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return clean_text(obj)
+    if isinstance(obj, dict):
+        return {clean_text(k): _without_surrogates(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_without_surrogates(v) for v in obj]
+    return obj
 
 
 def b64(value: Any, where: str) -> bytes:
