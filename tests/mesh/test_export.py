@@ -318,3 +318,10 @@ def test_cityjson_of_lod2_only_city(tmp_path):
     doc = json.loads(export_city(city, tmp_path / "only.city.json").read_text())
     geoms = [o["geometry"][0] for o in doc["CityObjects"].values()]
     assert {(g["type"], g["lod"]) for g in geoms} == {("Solid", "2")}
+
+
+@pytest.mark.parametrize("name", ["U.PLY", "U.VTP", "U.OBJ", "U.GLB", "U.City.JSON"])
+def test_upper_case_suffixes(tmp_path, name):
+    path = export_city(block_city(), tmp_path / name)
+    assert path.is_file() and path.stat().st_size > 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]  # no temporary left over

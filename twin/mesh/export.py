@@ -177,9 +177,14 @@ def _write_pyvista(city: City, path: Path, lod2: bool) -> None:
             [[round(255 * c) for c in SURFACE_COLOURS[k][:3]] for k in range(4)], dtype=np.uint8
         )
         texture = palette[np.asarray(mesh.cell_data["surface"])]
+    # Write beside the target under a lower-case suffix (VTK's PLY writer fails on ".PLY"),
+    # then move into place: a failed write never leaves a half-written target behind.
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix.lower()}")
     try:
-        mesh.save(path, texture=texture)
+        mesh.save(tmp, texture=texture)
+        os.replace(tmp, path)
     except (OSError, ValueError) as err:
+        tmp.unlink(missing_ok=True)
         raise ExportError(f"{path}: the VTK writer failed ({err})") from err
 
 
