@@ -18,18 +18,9 @@ import numpy as np
 import pytest
 
 from tests.app.conftest import BUILDINGS, free_port
-from tests.conftest import require_tool
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
 VIEW = '[data-testid="view3d"]'
 
 
@@ -40,14 +31,16 @@ class Server:
         self.port, self.cache, self.log, self.extra = port, cache, log, extra
         self.proc: subprocess.Popen | None = None
 
+    def command(self) -> list[str]:
+        return ["demo", "--buildings", str(BUILDINGS), *self.extra]
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
     def start(self, timeout: float = 120.0) -> None:
         env = dict(os.environ, TWIN_CACHE_DIR=str(self.cache), PYVISTA_OFF_SCREEN="true")
-        cmd = [sys.executable, "-m", "twin", "demo", "--server", "--port", str(self.port)]
-        cmd += ["--buildings", str(BUILDINGS), *self.extra]
+        cmd = [sys.executable, "-m", "twin", *self.command(), "--server", "--port", str(self.port)]
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT
         )
@@ -72,17 +65,6 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    chromium = require_tool("chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _server(tmp_path_factory, *extra: str):

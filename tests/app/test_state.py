@@ -85,7 +85,7 @@ def test_pick_on_rendered_building_opens_its_card(app):
         tuple(inner),
         (0.0, 0.0, 1.0),
     ]
-    app.plotter.render()
+    app.plotter.render_window.Render()
     x, y = _display(app, inner)
     hit = app.select_at(x, y)
     assert hit.kind == "building"

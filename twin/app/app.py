@@ -46,7 +46,7 @@ PANEL_SECONDS = 3.0
 #: Pixels the mouse may move between press and release for a click (more is a drag).
 CLICK_SLOP = 5.0
 #: Least seconds between two recolourings: new readings show within this plus one frame.
-MIN_REFRESH_SECONDS = 0.5
+MIN_REFRESH_SECONDS = 0.2
 #: Seconds between two recolourings without new readings (readings grow stale).
 STALE_CHECK_SECONDS = 10.0
 #: Rows shown at most in the sensor table.
@@ -492,6 +492,7 @@ class TwinApp:
             return False
         if s.banner == t("error.database", s.lang, simple=s.simple):
             s.banner = ""  # the database answers again
+        log.debug("refresh: colours %s", "changed" if changed else "unchanged")
         if changed or force:
             self._dirty_frame = True
         return changed
@@ -555,10 +556,11 @@ class TwinApp:
         self._dirty_frame = True
 
     def _push_frame(self) -> None:
+        log.debug("push frame")
         self._dirty_frame = False
         self.state.frames = int(self.state.frames or 0) + 1
         if self.view is None or not self.server.protocol:
-            self.plotter.render()
+            self.plotter.render_window.Render()
             return
         self.view.update()
         if self.local_rendering:
@@ -631,8 +633,15 @@ class TwinApp:
 
     # ---------------------------------------------------------- life cycle
     def _on_ready(self, **_: Any) -> None:
-        if self._task is None:
-            self._task = asyncio.get_event_loop().create_task(self._loop())
+        if self._task is not None:
+            return
+        loop = asyncio.get_event_loop()
+        render.quick_image_delivery(self.server.protocol)
+        self._wake = asyncio.Event()
+        if self.twin.writer is not None:
+            # the writer thread commits a batch: wake the loop at once instead of polling
+            self.twin.add_listener(lambda *_: loop.call_soon_threadsafe(self._wake.set))
+        self._task = loop.create_task(self._loop())
 
     async def _loop(self) -> None:
         while True:
@@ -641,7 +650,10 @@ class TwinApp:
                 self.tick(started)
             except Exception:  # keep the page alive whatever goes wrong in one tick
                 log.exception("periodic update failed")
-            await asyncio.sleep(max(0.02, REFRESH_SECONDS - (time.monotonic() - started)))
+            self._wake.clear()
+            pause = max(0.02, REFRESH_SECONDS - (time.monotonic() - started))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), pause)
 
     def start_state(self) -> None:
         """Compute the first legend, colours, panels and camera (before serving)."""
