@@ -186,3 +186,21 @@ def test_failed_batches_are_not_acked_and_the_thread_survives(tmp_path):
     assert stats["lost"] == 1 and stats["errors"] == 3 and stats["stored"] == 0
     assert rec.batches == []
     writer.close()
+
+
+def test_a_message_that_cannot_be_stored_does_not_take_its_batch_down(store):
+    rec = Recorder()
+    poison = uplink("bad", T0, 2**70, [Reading("x", 1.0)])  # f_cnt beyond BIGINT
+    with Writer(store, max_delay=3600, on_commit=rec) as writer:
+        writer.submit(msg(1), token="a")
+        writer.submit(poison, token="poison")
+        writer.submit(msg(2), token="b")
+        assert writer.flush(30)
+        stats = writer.stats()
+    # The good ones are stored, the poison one is a dead letter, and all are acknowledged.
+    assert rec.batches == [["a", "poison", "b"]]
+    assert (stats["stored"], stats["rejected"], stats["lost"]) == (2, 1, 0)
+    assert store.counts()["readings"] == 2
+    letters = store.dead_letters()
+    assert letters["topic"].tolist() == ["v3/app@ttn/devices/bad/up"]
+    assert "could not be stored" in letters["error"][0]

@@ -226,7 +226,8 @@ class Store:
         Raises
         ------
         StoreError
-            When the database cannot be written; nothing of the batch is stored then.
+            When the database cannot be written, or a message holds values that cannot be
+            stored; nothing of the batch is stored then.
         """
         self._check_writable()
         with self._write_lock:
@@ -239,7 +240,9 @@ class Store:
                 with contextlib.suppress(duckdb.Error):
                     cur.execute("ROLLBACK")
                 self._keys.load(cur)
-                if isinstance(err, duckdb.Error):
+                if isinstance(
+                    err, (duckdb.Error, pa.ArrowException, ValueError, TypeError, OverflowError)
+                ):
                     raise StoreError(f"{self.path}: cannot write sensor data: {err}") from err
                 raise
         return result

@@ -179,7 +179,7 @@ def write_batch(
         for col, value in zip(
             _RAW_COLUMNS,
             (uid, key, m.time, m.received_at, m.format, m.topic, m.f_cnt, m.f_port,
-             m.dedup_id, m.rssi, m.snr, m.gateways, len(m.readings), _b64(payload),
+             m.dedup_id, m.rssi, m.snr, min(m.gateways, 32767), len(m.readings), _b64(payload),
              _json(data) if data else None),
             strict=True,
         ):  # fmt: skip

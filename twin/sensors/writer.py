@@ -286,25 +286,70 @@ class Writer:
     ) -> tuple[WriteResult | None, float]:
         messages = [item for item, _, _ in batch if isinstance(item, Message)]
         dead = [item for item, _, _ in batch if isinstance(item, DeadLetter)]
+        error: Exception | None = None
         for attempt in range(1, RETRIES + 1):
             t0 = time.perf_counter()
             try:
                 return self.store.write(messages, dead), time.perf_counter() - t0
             except Exception as err:  # keep the thread alive whatever happens
+                error = err
                 with self._cond:
                     self._stats["errors"] += 1
-                if attempt == RETRIES:
-                    log.error(
-                        "giving up a batch of %d messages after %d attempts: %s; they are "
-                        "not acknowledged",
-                        len(batch),
-                        RETRIES,
-                        err,
-                    )
-                else:
+                if attempt < RETRIES:
                     log.warning("writing a batch failed (attempt %d): %s", attempt, err)
                     time.sleep(0.2 * attempt)
+        if len(batch) > 1:
+            return self._commit_one_by_one(messages, dead)
+        log.error(
+            "giving up a batch of %d messages after %d attempts: %s; they are not acknowledged",
+            len(batch),
+            RETRIES,
+            error,
+        )
         return None, 0.0
+
+    def _commit_one_by_one(
+        self, messages: list[Message], dead: list[DeadLetter]
+    ) -> tuple[WriteResult | None, float]:
+        """Isolate what breaks a batch: store the rest, turn the culprits into dead letters.
+
+        Returns None (nothing acknowledged) when not even that can be stored: then the
+        database itself is failing, not a message.
+        """
+        t0 = time.perf_counter()
+        results: list[WriteResult] = []
+        culprits: list[DeadLetter] = list(dead)
+        for m in messages:
+            try:
+                results.append(self.store.write([m]))
+            except Exception as err:
+                log.error("message on %s cannot be stored: %s", m.topic, err)
+                culprits.append(
+                    DeadLetter(
+                        m.topic,
+                        b"",
+                        f"decoded message could not be stored: {err}"[:1000],
+                        m.received_at,
+                    )
+                )
+        try:
+            if culprits:
+                results.append(self.store.write([], culprits))
+        except Exception as err:
+            log.error("giving up %d messages: %s; they are not acknowledged", len(culprits), err)
+            return None, 0.0
+        total = WriteResult(
+            stored=sum(r.stored for r in results),
+            duplicates=sum(r.duplicates for r in results),
+            events=sum(r.events for r in results),
+            dead=sum(r.dead for r in results),
+            readings=sum(r.readings for r in results),
+            devices=frozenset().union(*(r.devices for r in results)),
+            quantities=frozenset().union(*(r.quantities for r in results)),
+            tmin=min((r.tmin for r in results if r.tmin), default=None),
+            tmax=max((r.tmax for r in results if r.tmax), default=None),
+        )
+        return total, time.perf_counter() - t0
 
     def _after_commit(
         self,
