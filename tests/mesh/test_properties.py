@@ -93,3 +93,29 @@ def test_lod2_collinear_vertex_on_a_hole_keeps_surface_closed():
     mesh = build_mesh(city)
     assert open_edges(mesh) == 0
     assert mesh.volume == pytest.approx(300 * 6.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(*[st.integers(-3, 3)] * 4), min_size=1, max_size=200))
+def test_unique_rows_groups_equal_rows(rows):
+    from twin.mesh.lod2 import unique_rows
+
+    key = np.asarray(rows, dtype=np.int64)
+    first, inverse = unique_rows(key)
+    np.testing.assert_array_equal(key[first][inverse], key)  # every row in its own group
+    assert len(first) == len(np.unique(key, axis=0))  # and no two groups are equal
+
+
+def test_unique_rows_survives_hash_collisions(monkeypatch):
+    import pandas as pd
+
+    from twin.mesh import lod2
+
+    # Every row hashes alike: the exact fallback must still separate them.
+    monkeypatch.setattr(
+        lod2.pd, "factorize", lambda h: (np.zeros(len(h), dtype=np.intp), pd.Index([0]))
+    )
+    key = np.array([[1, 2, 3, 4], [5, 6, 7, 8], [1, 2, 3, 4]], dtype=np.int64)
+    first, inverse = lod2.unique_rows(key)
+    np.testing.assert_array_equal(key[first][inverse], key)
+    assert len(first) == 2

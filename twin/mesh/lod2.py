@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from twin.errors import GeodataError
@@ -235,10 +236,43 @@ def _merge_points(
     key = np.column_stack(
         [vertex_owner.astype(np.int64), np.round(coords / MERGE_TOLERANCE).astype(np.int64)]
     )
-    key = np.ascontiguousarray(key)
-    void = key.view(np.dtype((np.void, key.dtype.itemsize * 4))).ravel()
+    first, inverse = unique_rows(key)
+    return coords[first], inverse[tris]
+
+
+def unique_rows(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Group equal rows of an integer array.
+
+    A hash of each row is factorised (linear time), then every row is checked against its
+    group's first row; on any hash collision the exact (sorting) method is used instead.
+
+    Parameters
+    ----------
+    key : numpy.ndarray
+        ``(n, k)`` int64.
+
+    Returns
+    -------
+    first : numpy.ndarray
+        Index of the first row of each group, in order of first appearance.
+    inverse : numpy.ndarray
+        ``(n,)`` group of every row.
+    """
+    key = np.ascontiguousarray(key, dtype=np.int64)
+    if not len(key):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    h = np.zeros(len(key), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for col in key.T:  # FNV-style mixing; wraps around by design
+            h = (h ^ col.view(np.uint64)) * np.uint64(0x100000001B3)
+    inverse, uniques = pd.factorize(h)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(key) - 1, -1, -1)
+    if np.array_equal(key, key[first[inverse]]):
+        return first, inverse.astype(np.int64)
+    void = key.view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).ravel()
     _, first, inverse = np.unique(void, return_index=True, return_inverse=True)
-    return coords[first], inverse.ravel()[tris]
+    return first, inverse.ravel()
 
 
 def _first_bad_wkb(surfaces: list[bytes]) -> int:
