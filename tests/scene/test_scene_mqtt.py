@@ -54,7 +54,7 @@ password_file = "pw"
         cfg = load_scene(scene)
         assert cfg.city.path == city_file
         with Twin.from_config(cfg) as twin:
-            ingest = twin._services.ingests[0]
+            (ingest,) = twin.ingests
             assert ingest.wait_connected(10.0)
             assert twin.status()["feeds"][0]["connected"]
             assert twin.status()["database"]

@@ -181,7 +181,7 @@ def building_card(twin: Twin, row: int, lang: str = "de") -> dict:
     history: list[dict] = []
     latest = _latest(twin) if len(bound) else pd.DataFrame()
     for dev in bound["device"]:
-        info = twin.devices.iloc[int(twin._device_index[dev])]
+        info = twin.devices.iloc[twin.device_index(dev)]
         sensors.append(
             {
                 "device": dev,
@@ -238,9 +238,9 @@ def device_card(twin: Twin, device: str, lang: str = "de") -> dict:
     SceneError
         If the device is unknown.
     """
-    if device not in twin._device_index.index:
+    i = twin.device_index(device)
+    if i is None:
         raise SceneError(f"unknown device {device!r}")
-    i = int(twin._device_index[device])
     info = twin.devices.iloc[i]
     bind = twin.binding.iloc[i]
     row = int(bind["row"])

@@ -227,6 +227,16 @@ class Twin:
         log.info("%d devices not in the registry found in the store", len(added))
         return True
 
+    def device_index(self, device: str) -> int | None:
+        """Return the row of ``device`` in :attr:`devices` (and :attr:`binding`), or None."""
+        i = self._device_index.get(device)
+        return None if i is None else int(i)
+
+    @property
+    def ingests(self) -> list[Any]:
+        """The running MQTT ingests (:class:`twin.sensors.ingest.Ingest`)."""
+        return [] if self._services is None else list(self._services.ingests)
+
     def device_positions(self) -> np.ndarray:
         """Return the local ``(n, 3)`` glyph positions: above the bound roof, or at ground level."""
         top = self.group_top[self.group_of_row]
