@@ -200,3 +200,8 @@ def test_missing_file_and_unknown_suffix(tmp_path):
 def test_duplicate_dev_eui_in_code():
     with pytest.raises(RegistryError, match="already used by 'a'"):
         Registry([Device("a", "0000000000000001"), Device("b", "0000000000000001")])
+
+
+def test_devices_and_routes_are_hashable(reg):
+    assert len(set(reg)) == 2
+    assert len({*reg.routes}) == 1

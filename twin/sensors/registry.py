@@ -99,6 +99,9 @@ class Device:
     codec: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
+    def __hash__(self) -> int:
+        return hash((self.device_id, self.dev_eui))
+
 
 @dataclass(frozen=True)
 class GenericRoute:
@@ -130,6 +133,9 @@ class GenericRoute:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_regex", _topic_regex(self.topic))
+
+    def __hash__(self) -> int:
+        return hash(self.topic)
 
     def match(self, topic: str) -> dict[str, str] | None:
         """Match a topic against the pattern.
