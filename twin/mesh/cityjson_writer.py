@@ -25,7 +25,7 @@ import shapely
 
 from twin import __version__
 from twin.geodata.city import City
-from twin.mesh.lod2 import surface_codes
+from twin.mesh.lod2 import surface_codes, unique_rows
 from twin.mesh.rings import polygon_rings
 
 log = logging.getLogger(__name__)
@@ -69,14 +69,9 @@ class _Vertices:
             return np.zeros((0, 3), dtype=np.int64), np.zeros(0, dtype=np.int64)
         xyz = np.concatenate(self.blocks)
         q = np.round((xyz - self.translate) / SCALE).astype(np.int64)
-        q = np.ascontiguousarray(q)
-        void = q.view(np.dtype((np.void, q.dtype.itemsize * 3))).ravel()
-        _, first, inverse = np.unique(void, return_index=True, return_inverse=True)
-        # Keep vertices in order of first use: nicer files, deterministic output.
-        order = np.argsort(first, kind="stable")
-        rank = np.empty_like(order)
-        rank[order] = np.arange(len(order))
-        return q[first[order]], rank[inverse.ravel()]
+        # Groups come in order of first use: nicer files, deterministic output.
+        first, inverse = unique_rows(q)
+        return q[first], inverse
 
 
 def _block_geometries(city: City, rows: np.ndarray, verts: _Vertices) -> dict[str, Any]:
