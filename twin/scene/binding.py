@@ -176,3 +176,36 @@ def device_table(
             }
         )
     return pd.DataFrame(rows, columns=cols)
+
+
+def devices_from_store(known: pd.DataFrame, have: Iterable[str]) -> pd.DataFrame:
+    """Return the devices of ``store.devices()`` missing from ``have``, as a device table.
+
+    Parameters
+    ----------
+    known : pandas.DataFrame
+        :meth:`twin.sensors.store.Store.devices` (``device``, ``name``, ``kind``,
+        ``dev_eui``, ``lat``, ``lon``, ``building``).
+    have : iterable of str
+        Device ids already in the table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns as :func:`device_table`; ``quantities`` empty (known from readings only).
+    """
+    if not len(known):
+        return pd.DataFrame(columns=["device"])
+    new = known[~known["device"].astype(str).isin(set(have))]
+    return pd.DataFrame(
+        {
+            "device": new["device"].astype(str).to_numpy(),
+            "name": new["name"].fillna(new["device"]).astype(str).to_numpy(),
+            "kind": new["kind"].to_numpy(dtype=object),
+            "dev_eui": new["dev_eui"].to_numpy(dtype=object),
+            "lat": pd.to_numeric(new["lat"], errors="coerce").to_numpy(),
+            "lon": pd.to_numeric(new["lon"], errors="coerce").to_numpy(),
+            "building": new["building"].to_numpy(dtype=object),
+            "quantities": [[] for _ in range(len(new))],
+        }
+    )

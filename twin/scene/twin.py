@@ -30,10 +30,11 @@ import shapely
 from twin.errors import SceneError
 from twin.geodata.city import City
 from twin.scene import cards, search
-from twin.scene.binding import bind_devices, device_table
+from twin.scene.binding import bind_devices, device_table, devices_from_store
 from twin.scene.camera import Bookmark, default_camera
 from twin.scene.config import SceneConfig
 from twin.scene.painter import BuildingPainter, building_groups
+from twin.scene.picking import PickingMixin
 from twin.scene.render import context_meshes, glyph_mesh, glyph_positions, make_plotter, split_tiles
 from twin.scene.services import Services, load_city, start_services
 from twin.scene.styles import Style, color_codes, legend, style_key
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 IDLE_GLYPH_RGB = (84, 94, 110)
 
 
-class Twin:
+class Twin(PickingMixin):
     """A City mesh coloured by live sensor data.
 
     Parameters
@@ -204,23 +205,9 @@ class Twin:
         except Exception:  # the database may be unavailable; refresh reports that
             log.debug("store.devices() failed", exc_info=True)
             return False
-        if not len(known):
+        added = devices_from_store(known, self.devices["device"])
+        if not len(added):
             return False
-        new = known[~known["device"].astype(str).isin(self.devices["device"])]
-        if not len(new):
-            return False
-        added = pd.DataFrame(
-            {
-                "device": new["device"].astype(str).to_numpy(),
-                "name": new["name"].fillna(new["device"]).astype(str).to_numpy(),
-                "kind": new["kind"].to_numpy(dtype=object),
-                "dev_eui": new["dev_eui"].to_numpy(dtype=object),
-                "lat": pd.to_numeric(new["lat"], errors="coerce").to_numpy(),
-                "lon": pd.to_numeric(new["lon"], errors="coerce").to_numpy(),
-                "building": new["building"].to_numpy(dtype=object),
-                "quantities": [[] for _ in range(len(new))],
-            }
-        )
         frames = [f for f in (self.devices, added) if len(f)]
         self.devices = pd.concat(frames, ignore_index=True)
         self._bind()
@@ -431,48 +418,6 @@ class Twin:
             return None
         return to_utc(r[0]), to_utc(r[1])
 
-    # ------------------------------------------------------------------ picking
-
-    def row_at_cell(self, cell_id: int) -> int:
-        """Return the City row of a building-mesh cell (e.g. from a cell picker)."""
-        return int(self.mesh.cell_data["building"][int(cell_id)])
-
-    def device_at_cell(self, cell_id: int) -> str:
-        """Return the device id of a sensor-glyph cell."""
-        return str(self.devices["device"].iat[int(self.glyphs.cell_data["device"][int(cell_id)])])
-
-    def pick(self, x: float, y: float, z: float = 0.0, *, tolerance: float = 2.0) -> int | None:
-        """Return the City row at a local point (a picked surface point), or None.
-
-        Parameters
-        ----------
-        x, y, z : float
-            Local coordinates (as the renderer reports them); ``z`` is not needed.
-        tolerance : float
-            Metres around the footprint still counted as a hit (points on walls).
-        """
-        del z
-        if self._tree is None:
-            self._tree = shapely.STRtree(self.city.buildings.geometry.to_numpy())
-        p = shapely.points(x + self.origin[0], y + self.origin[1])
-        hits = self._tree.query(p, predicate="within")
-        if len(hits):
-            return int(hits[0])
-        near = self._tree.query_nearest(p, max_distance=tolerance)
-        return int(near[0]) if len(near) else None
-
-    def rows_of(self, row: int) -> np.ndarray:
-        """Return all City rows of the building that ``row`` belongs to (its parts)."""
-        return np.flatnonzero(self.group_of_row == self.group_of_row[int(row)])
-
-    def building_position(self, row: int) -> tuple[float, float, float]:
-        """Return a local point on top of the building of ``row`` (for the camera)."""
-        rows = self.rows_of(row)
-        geom = shapely.union_all(self.city.buildings.geometry.to_numpy()[rows])
-        p = shapely.point_on_surface(geom)
-        top = float(self.group_top[self.group_of_row[int(row)]])
-        return (float(p.x - self.origin[0]), float(p.y - self.origin[1]), top)
-
     def tour(self, *, clock: Callable[[], float] | None = None) -> Tour:
         """Return a kiosk :class:`~twin.scene.tour.Tour` over the scene's tour (local coordinates).
 
@@ -566,14 +511,24 @@ class Twin:
         self.refresh()
         pl = self.plotter(**kwargs)
         if camera is not None:
-            if isinstance(camera, str):
-                names = {b.name: b for b in self.bookmarks}
-                if camera not in names:
-                    valid = ", ".join(names) or "none"
-                    raise SceneError(f"unknown bookmark {camera!r} (bookmarks: {valid})")
-                camera = names[camera]
-            pl.camera_position = camera.to_local(self.origin).camera_position()
+            pl.camera_position = self.bookmark(camera).camera_position()
         return pl.show(jupyter_backend=jupyter_backend)
+
+    def bookmark(self, name_or_bookmark: str | Bookmark) -> Bookmark:
+        """Return a bookmark by name (or the given one) in local coordinates.
+
+        Raises
+        ------
+        SceneError
+            For an unknown name; the message lists the bookmarks.
+        """
+        if isinstance(name_or_bookmark, Bookmark):
+            return name_or_bookmark.to_local(self.origin)
+        for b in self.bookmarks:
+            if b.name == name_or_bookmark:
+                return b
+        valid = ", ".join(b.name for b in self.bookmarks) or "none"
+        raise SceneError(f"unknown bookmark {name_or_bookmark!r} (bookmarks: {valid})")
 
     # ------------------------------------------------------------------ lifecycle
 
