@@ -172,20 +172,20 @@ def as_of(
             cur.unregister("_part")
         hi = lo
         width *= 2
-    result = pa.concat_tables(found, promote_options="permissive").to_pandas()
-    result["device"] = _device_names(cur, result["device"].to_numpy())
-    return result.sort_values(["device", "quantity"], ignore_index=True)
+    result = pa.concat_tables(found, promote_options="permissive")
+    names = pc.take(_device_names(cur), result["device"])
+    result = result.set_column(0, "device", names)
+    result = result.sort_by([("device", "ascending"), ("quantity", "ascending")])
+    return result.to_pandas()
 
 
-def _device_names(cur: duckdb.DuckDBPyConnection, keys: np.ndarray) -> np.ndarray:
-    """Map integer device keys to device ids (vectorised: one lookup array, one take)."""
+def _device_names(cur: duckdb.DuckDBPyConnection) -> pa.Array:
+    """Device ids as an Arrow array indexed by the integer device key (for a vectorised take)."""
     devs = _arrow(cur, "SELECT device, device_id FROM devices")
-    if devs.num_rows == 0 or len(keys) == 0:
-        return np.array([None] * len(keys), dtype=object)
-    dev_keys = devs["device"].to_numpy()
-    lookup = np.full(int(dev_keys.max()) + 1, None, dtype=object)
-    lookup[dev_keys] = devs["device_id"].to_numpy(zero_copy_only=False)
-    return lookup[keys.astype(np.int64)]
+    keys = devs["device"].to_numpy()
+    lookup = np.full(int(keys.max()) + 1 if len(keys) else 1, None, dtype=object)
+    lookup[keys] = devs["device_id"].to_numpy(zero_copy_only=False)
+    return pa.array(lookup, type=pa.string())
 
 
 def history(
