@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -63,6 +64,9 @@ log = logging.getLogger(__name__)
 
 #: Session expiry of the persistent MQTT 5 session: one week.
 DEFAULT_SESSION_EXPIRY = 7 * 24 * 3600
+#: PUBACK fixed header and packet layout (MQTT 3.1.1 and 5: reason "success" may be omitted).
+_PUBACK_BYTE = 0x40
+_PUBACK = struct.Struct("!BBH")
 #: Formats the ingest accepts.
 FORMATS = ("auto", "ttn", "chirpstack", "chirpstack3", "generic")
 
@@ -91,9 +95,12 @@ def ack_tokens(tokens: Iterable[Any]) -> None:
         Tokens of one committed batch; :class:`AckToken` objects are acknowledged on their
         ingest's connection, anything else (None, the simulator's tokens) is ignored.
     """
+    by_ingest: dict[Ingest, list[AckToken]] = {}
     for token in tokens:
         if isinstance(token, AckToken):
-            token.ingest._ack(token)
+            by_ingest.setdefault(token.ingest, []).append(token)
+    for ingest, batch in by_ingest.items():
+        ingest._ack_many(batch)
 
 
 def default_client_id(url: str, topics: Sequence[str], extra: str = "") -> str:
@@ -412,15 +419,33 @@ class Ingest:
     # --- acknowledgements (Writer thread) ---------------------------------------------------
 
     def _ack(self, token: AckToken) -> None:
+        self._ack_many([token])
+
+    def _ack_many(self, tokens: list[AckToken]) -> None:
+        """Send the PUBACKs of committed messages, in the order they arrived.
+
+        All PUBACKs of a batch go to paho's outgoing queue as one buffer (one wake-up of the
+        network thread, one ``send``) instead of one queue entry and syscall per message;
+        this uses paho's internal ``_packet_queue`` when it exists and ``Client.ack``
+        otherwise. Tokens of an earlier connection are dropped (see the module doc).
+        """
         with self._lock:
-            if token.generation != self._generation or not self._connected.is_set():
-                self.counters["stale_acks"] += 1
+            if not self._connected.is_set():
+                self.counters["stale_acks"] += len(tokens)
                 return
-            rc = self.client.ack(token.mid, token.qos)
-        if rc == paho.MQTT_ERR_SUCCESS:
-            self.counters["acked"] += 1
-        else:
-            self.counters["stale_acks"] += 1
+            mids = [t.mid for t in tokens if t.generation == self._generation and t.qos == 1]
+            self.counters["stale_acks"] += len(tokens) - len(mids)
+            if not mids:
+                return
+            queue = getattr(self.client, "_packet_queue", None)
+            if queue is not None and len(mids) > 1:
+                data = b"".join([_PUBACK.pack(_PUBACK_BYTE, 2, mid) for mid in mids])
+                rc = queue(_PUBACK_BYTE, data, 0, 1)
+                ok = len(mids) if rc == paho.MQTT_ERR_SUCCESS else 0
+            else:
+                ok = sum(self.client.ack(mid, 1) == paho.MQTT_ERR_SUCCESS for mid in mids)
+        self.counters["acked"] += ok
+        self.counters["stale_acks"] += len(mids) - ok
 
     # --- stats and shutdown ---------------------------------------------------------------
 
