@@ -117,12 +117,26 @@ def test_import_with_crs(tmp_path, capsys):
 
 def test_import_osm_and_cityjson(tmp_path, capsys):
     osm = realdata_path("osm/heidelberg.test.pbf")
-    cj = realdata_path("cityjson/citygml4j_lod2_buildings.city.jsonl")
+    cj = realdata_path("cityjson/citygml4j_lod2_buildings_v2.city.json")
     out = tmp_path / "mix.parquet"
     assert main(["import", str(osm), str(cj), "--out", str(out)]) == 0
     info = City.load(out).info()
-    assert set(info["formats"]) == {"osm", "cityjson"}
+    assert info["formats"] == {"cityjson": 100, "osm": 146}
     assert info["crs"] == "EPSG:25832"
+    # The CityJSON file (EPSG:3068, Berlin) was reprojected, not taken as EPSG:25832.
+    assert info["bbox"][0] > 300_000
+
+
+def test_import_file_without_crs_needs_the_option(tmp_path, capsys):
+    osm = realdata_path("osm/heidelberg.test.pbf")
+    seq = realdata_path("cityjson/citygml4j_lod2_buildings.city.jsonl")
+    out = tmp_path / "mix.parquet"
+    assert main(["import", str(osm), str(seq), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and str(seq) in err and "--crs" in err
+    assert not out.exists()
+    assert main(["import", str(seq), "--out", str(out), "--crs", "EPSG:3068"]) == 0
+    assert City.load(out).info()["bbox"] == pytest.approx([0.0, 0.0, 96.0, 98.0], abs=0.01)
 
 
 def test_export_glb(demo_file, tmp_path, capsys):

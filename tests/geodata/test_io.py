@@ -190,6 +190,30 @@ def test_several_files_join_in_the_first_crs(tmp_path, caplog):
     assert any("more than one file" in r.getMessage() for r in caplog.records)
 
 
+def test_a_later_file_without_crs_is_not_placed_in_the_first_files_crs(tmp_path):
+    # The citygml4j CityJSONSeq names no CRS (its coordinates are EPSG:3068). Joined to an
+    # OSM file it must not silently land in the OSM file's UTM zone at E 0 / N 0.
+    osm = realdata_path("osm/berlin-siegessaeule.osm.gz")
+    seq = realdata_path("cityjson/citygml4j_lod2_buildings.city.jsonl")
+    with pytest.raises(GeodataError, match=r"city\.jsonl: the file names no CRS.*--crs"):
+        read_city([osm, seq])
+    # With --crs the user states it, and it is used for the file without one.
+    city = read_city([seq], crs="EPSG:3068")
+    assert city.crs == "EPSG:3068" and city.n_buildings == 100
+
+
+def test_second_file_with_its_own_crs_is_reprojected(tmp_path):
+    osm = realdata_path("osm/berlin-siegessaeule.osm.gz")
+    cj = realdata_path("cityjson/citygml4j_lod2_buildings_v2.city.json")
+    alone = read_city([cj])  # EPSG:3068, footprints near (0, 0) .. (96, 98)
+    city = read_city([osm, cj])
+    assert city.crs == "EPSG:25833"
+    joined = city.buildings[city.buildings["format"] == "cityjson"]
+    expected = alone.buildings.to_crs("EPSG:25833").total_bounds
+    np.testing.assert_allclose(joined.total_bounds, expected, atol=0.01)
+    assert joined.total_bounds[0] > 300_000  # placed in Berlin's UTM zone, not near 0
+
+
 def test_unknown_crs_is_refused(tmp_path):
     a = _geojson(tmp_path / "a.geojson")
     with pytest.raises(GeodataError, match="unknown CRS 'EPSG:999999'"):

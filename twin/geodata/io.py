@@ -265,7 +265,8 @@ def read_city(
     paths : sequence of str or pathlib.Path
         The files; each one's format is detected by :func:`detect_format`.
     crs : str, optional
-        Target CRS (``"EPSG:25832"``); by default the CRS chosen for the first file.
+        Target CRS (``"EPSG:25832"``); by default the CRS chosen for the first file. A file
+        that names no CRS is taken to be in ``crs``; without ``crs`` it is an error.
     lod : int, optional
         Level of detail to read from CityGML and CityJSON files (ignored for others).
     height_column : str, optional
@@ -299,9 +300,12 @@ def read_city(
         log.warning("lod=%s applies only to CityGML and CityJSON files; ignored", lod)
     if height_column is not None and "gis" not in kinds:
         log.warning("height column %r applies only to GIS files; ignored", height_column)
+    # Only the user's CRS goes to the importers: it is also the CRS assumed for a file that
+    # names none. The first file's CRS is not: a later file without a CRS must fail (ask
+    # for --crs) instead of being placed silently in another file's CRS.
+    want = _crs_text(target) if target is not None else None
     cities: list[City] = []
     for path, kind in zip(files, kinds, strict=True):
-        want = _crs_text(target) if target is not None else None
         try:
             city = _read_one(path, kind, want, lod, height_column, progress)
         except TwinError:
