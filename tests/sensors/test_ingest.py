@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ from tests.sensors.conftest import publish_pairs, wait_until
 from twin.errors import ConfigError, MQTTError
 from twin.sensors.decode import decode
 from twin.sensors.ingest import AckToken, Ingest, ack_tokens
+from twin.sensors.mqtt import Publisher, parse_url
 from twin.sensors.simulator import Simulator
 from twin.sensors.store import Store
 from twin.sensors.writer import Writer
@@ -270,3 +272,58 @@ def test_refused_connection_and_bad_options(mosquitto, store, tmp_path):
         assert ingest.refused
     finally:
         locked.kill()
+
+
+def _tls_files(tmp_path):
+    """A throw-away CA and a server certificate for 127.0.0.1, made with openssl."""
+    from tests.conftest import require_tool
+
+    openssl = require_tool("openssl")
+
+    def run(*args):
+        subprocess.run([openssl, *args], cwd=tmp_path, check=True, capture_output=True)
+
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+        "-days", "1", "-subj", "/CN=twin test CA")  # fmt: skip
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=localhost")  # fmt: skip
+    (tmp_path / "ext.cnf").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+        "-CAcreateserial", "-out", "server.crt", "-days", "1", "-extfile", "ext.cnf")  # fmt: skip
+    return tmp_path / "ca.crt", tmp_path / "server.crt", tmp_path / "server.key"
+
+
+def test_tls_and_password_from_the_environment(make_mosquitto, store, tmp_path, monkeypatch):
+    from tests.conftest import require_tool
+
+    ca, cert, key = _tls_files(tmp_path)
+    passwd = tmp_path / "passwd"
+    subprocess.run([require_tool("mosquitto_passwd"), "-b", "-c", str(passwd), "twin", "s3cret"],
+                   check=True, capture_output=True)  # fmt: skip
+    broker = make_mosquitto(
+        extra=f"cafile {ca}\ncertfile {cert}\nkeyfile {key}\npassword_file {passwd}\n"
+    )
+    broker.config.write_text(
+        broker.config.read_text().replace("allow_anonymous true", "allow_anonymous false")
+    )
+    broker.restart()
+    url = f"mqtts://twin@127.0.0.1:{broker.port}"
+    monkeypatch.setenv("TWIN_MQTT_PASSWORD", "s3cret")
+    sim = Simulator(seed=12, devices=4)
+    pairs = [(m.topic, m.payload) for m in sim.stream(T0, rate=1.0, count=40)]
+    with Ingest(
+        store, url=url, ca_file=ca, topics=TOPICS, client_id="tls", stats_interval=0
+    ) as ing:
+        assert ing.wait_connected(10), ing.refused
+        assert ing.settings.tls and ing.settings.password == "s3cret"
+        with Publisher(parse_url(url, ca_file=ca)) as publisher:
+            for topic, payload in pairs:
+                publisher.publish(topic, payload)
+        wait_until(lambda: _received(ing, 40), 20, "40 messages over TLS")
+    assert _sql(store, "SELECT count(*) FROM raw_messages")[0][0] == 40
+    # the wrong password is refused with a clear error; no CA file fails the TLS handshake
+    monkeypatch.setenv("TWIN_MQTT_PASSWORD", "wrong")
+    wrong = Ingest(store, url=url, ca_file=ca, topics=TOPICS, client_id="tls2", stats_interval=0)
+    with pytest.raises(MQTTError, match="cannot connect"):
+        wrong.start(wait=5)
+    assert "Not authorized" in (wrong.refused or "") or "Bad user" in (wrong.refused or "")
