@@ -204,3 +204,17 @@ def test_a_message_that_cannot_be_stored_does_not_take_its_batch_down(store):
     letters = store.dead_letters()
     assert letters["topic"].tolist() == ["v3/app@ttn/devices/bad/up"]
     assert "could not be stored" in letters["error"][0]
+
+
+def test_cursors_of_finished_threads_are_released(store):
+    import gc
+
+    def read():
+        store.latest()
+
+    threads = [threading.Thread(target=read) for _ in range(20)]
+    for th in threads:
+        th.start()
+        th.join()
+    gc.collect()
+    assert len(store._cursors) <= 2  # this thread's and at most one not yet collected

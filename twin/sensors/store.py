@@ -17,6 +17,7 @@ import contextlib
 import json
 import logging
 import threading
+import weakref
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -73,7 +74,8 @@ class Store:
         except duckdb.Error as err:
             raise StoreError(_open_error(self.path, err)) from err
         self._local = threading.local()
-        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        # Weak: a cursor goes away with its thread (threading.local), not only at close().
+        self._cursors: weakref.WeakSet[duckdb.DuckDBPyConnection] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._closed = False
@@ -108,7 +110,7 @@ class Store:
             _setup(cur)
             self._local.cursor = cur
             with self._lock:
-                self._cursors.append(cur)
+                self._cursors.add(cur)
         return cur
 
     def close(self) -> None:
@@ -117,7 +119,7 @@ class Store:
             return
         self._closed = True
         with self._lock:
-            for cur in self._cursors:
+            for cur in list(self._cursors):
                 with contextlib.suppress(duckdb.Error):
                     cur.close()
             self._cursors.clear()
