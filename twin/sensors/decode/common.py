@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from twin.errors import DecodeError
+from twin.sensors.decode.cayenne import decode_lpp, looks_like_lpp
+from twin.sensors.decode.values import flatten
 from twin.sensors.model import Reading
 from twin.sensors.registry import Device, Registry, normalize_dev_eui
 
@@ -297,9 +299,6 @@ def payload_readings(
         ``{"codec": "lpp"}`` when LPP was decoded, ``{"payload_error": ...}`` when the
         registry said LPP but the bytes are not, ``{}`` otherwise.
     """
-    from twin.sensors.decode.cayenne import decode_lpp, looks_like_lpp
-    from twin.sensors.decode.values import flatten
-
     unit_for = unit_lookup(device)
     if decoded is not None:
         if isinstance(decoded, dict):
