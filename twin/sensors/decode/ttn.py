@@ -135,6 +135,8 @@ def decode_ttn(
     f_cnt = get_int(up, "f_cnt", where)
     if f_cnt is None:  # The Things Stack omits zero values
         f_cnt = 0
+    if f_port is None:
+        f_port = 0
     raw = b64(up["frm_payload"], where + "frm_payload") if "frm_payload" in up else None
     readings, info = payload_readings(
         up.get("decoded_payload"), raw, device, where + "decoded_payload"
