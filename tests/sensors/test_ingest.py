@@ -321,7 +321,7 @@ def test_tls_and_password_from_the_environment(make_mosquitto, store, tmp_path, 
                 publisher.publish(topic, payload)
         wait_until(lambda: _received(ing, 40), 20, "40 messages over TLS")
     assert _sql(store, "SELECT count(*) FROM raw_messages")[0][0] == 40
-    # the wrong password is refused with a clear error; no CA file fails the TLS handshake
+    # the wrong password is refused with a clear error
     monkeypatch.setenv("TWIN_MQTT_PASSWORD", "wrong")
     wrong = Ingest(store, url=url, ca_file=ca, topics=TOPICS, client_id="tls2", stats_interval=0)
     with pytest.raises(MQTTError, match="cannot connect"):

@@ -29,36 +29,33 @@ from typing import Any
 
 import numpy as np
 
-from twin.errors import ConfigError, DecodeError
-from twin.sensors.model import DeadLetter
-from twin.sensors.registry import Device, Quantity, Registry
-from twin.sensors.sim_patterns import PATTERNS, Pattern
-from twin.sensors.sim_wire import (
-    LPP_LAYOUT,
-    Gateway,
-    Uplink,
-    corrupt,
-    encode_chirpstack,
-    encode_lpp,
-    encode_ttn,
-    signal,
+from twin.errors import ConfigError
+from twin.sensors.registry import Device, Registry
+from twin.sensors.sim_devices import (
+    BUILT_AREA,
+    GATEWAYS,
+    GENERATED_KINDS,
+    DeviceSim,
+    generated_devices,
 )
+from twin.sensors.sim_patterns import PATTERNS
+from twin.sensors.sim_run import SimulationRun
+from twin.sensors.sim_wire import Uplink, corrupt, encode_chirpstack, encode_lpp, encode_ttn
+
+__all__ = [
+    "BUILT_AREA",
+    "DEMO_REGISTRY",
+    "GATEWAYS",
+    "GENERATED_KINDS",
+    "SimMessage",
+    "SimulationRun",
+    "Simulator",
+]
 
 log = logging.getLogger(__name__)
 
 #: The demo deployment shipped with twin.
 DEMO_REGISTRY = Path(__file__).resolve().parents[2] / "sensors" / "devices.toml"
-#: Gateways of the simulated network (rooftops in Ludwigshafen).
-GATEWAYS = (
-    Gateway("ls-gw-rathaus", "B827EBFFFE6C0A01", 49.483427, 8.438093, 98.0),
-    Gateway("ls-gw-feuerwache", "B827EBFFFE6C0A02", 49.485614, 8.425641, 24.0),
-    Gateway("ls-gw-hallenbad", "B827EBFFFE6C0A03", 49.475707, 8.422996, 18.0),
-    Gateway("ls-gw-nord", "B827EBFFFE6C0A04", 49.497300, 8.424124, 35.0),
-)
-#: The built area of the demo city (EPSG:25832): E min, N min, E max, N max.
-BUILT_AREA = (456_500.0, 5_478_000.0, 459_750.0, 5_484_500.0)
-#: Kinds of the devices added by ``devices=N`` beyond the registry.
-GENERATED_KINDS = ("weather", "air-quality", "noise")
 #: Application ids: TTN names, ChirpStack UUIDs.
 TTN_APPLICATION = "ludwigshafen-twin"
 CHIRPSTACK_APPLICATION = "3f6e1c2a-5b7d-4e09-9a1c-6d2b8f4e7a10"
@@ -91,100 +88,6 @@ class SimMessage:
     device_id: str
     f_cnt: int
     fault: str | None = None
-
-
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    dy = (lat2 - lat1) * 111_195.0
-    dx = (lon2 - lon1) * 111_195.0 * math.cos(math.radians((lat1 + lat2) / 2))
-    return math.hypot(dx, dy)
-
-
-class _DeviceSim:
-    """Per-device state: pattern, generator, counters."""
-
-    def __init__(self, device: Device, pattern: Pattern, seed: int, index: int) -> None:
-        self.device = device
-        self.pattern = pattern
-        self.params = dict(device.extra)
-        self.rng = np.random.default_rng([seed, index])
-        self.state: dict[str, Any] = {}
-        self.f_cnt = int(self.params.get("f_cnt_start", 0))
-        self.quantities = [q for q in device.quantities if q in pattern.quantities] or list(
-            pattern.quantities
-        )
-        self.dev_eui = device.dev_eui or f"70B3D57ED0{index:06X}"
-        lat, lon = device.lat, device.lon
-        self.lat = lat
-        self.lon = lon
-        if lat is None or lon is None:
-            self.distances = [(gw, 1500.0) for gw in GATEWAYS[:1]]
-        else:
-            self.distances = sorted(
-                ((gw, _distance_m(lat, lon, gw.lat, gw.lon)) for gw in GATEWAYS),
-                key=lambda item: item[1],
-            )
-        self.spreading_factor = 7 if self.distances[0][1] < 1500 else 9
-        self._gws = [gw for gw, _ in self.distances[:3]]
-        self._gw_distance = [dist for _, dist in self.distances[:3]]
-
-    def sample(self, times: np.ndarray) -> list[dict[str, Any]]:
-        """Values at ascending times, one dict per time in the device's quantity order."""
-        arrays = self.pattern.sample(times, self.rng, self.params, self.state)
-        columns = []
-        for q in self.quantities:
-            column = arrays[q]
-            if column.dtype == object:
-                columns.append(column.tolist())
-            elif q in LPP_LAYOUT and LPP_LAYOUT[q][2] / LPP_LAYOUT[q][4] >= 1:
-                columns.append([int(v) for v in column.tolist()])
-            else:
-                columns.append(column.tolist())
-        return [dict(zip(self.quantities, row, strict=True)) for row in zip(*columns, strict=True)]
-
-    def radio(self) -> tuple[tuple[Gateway, float, float], ...]:
-        """Return the gateways that hear the next uplink, with RSSI and SNR."""
-        links = signal(self._gw_distance, self.rng)
-        return tuple(
-            (gw, rssi, snr)
-            for i, (gw, (rssi, snr)) in enumerate(zip(self._gws, links, strict=True))
-            if i == 0 or rssi > -118
-        )
-
-
-def _generated_devices(registry: Registry, count: int, seed: int) -> list[Device]:
-    """Street devices spread over the built area of the demo city."""
-    from pyproj import Transformer
-
-    rng = np.random.default_rng([seed, 7_777_777])
-    e0, n0, e1, n1 = BUILT_AREA
-    east = rng.uniform(e0, e1, count)
-    north = rng.uniform(n0, n1, count)
-    lon, lat = Transformer.from_crs(25832, 4326, always_xy=True).transform(east, north)
-    defaults: dict[str, Quantity] = {}
-    for device in registry:
-        for name, quantity in device.quantities.items():
-            defaults.setdefault(name, quantity)
-    used_euis = {d.dev_eui for d in registry}
-    devices = []
-    for i in range(count):
-        kind = GENERATED_KINDS[i % len(GENERATED_KINDS)]
-        pattern = PATTERNS[kind]
-        eui = f"70B3D57ED0F{i:05X}"
-        while eui in used_euis:
-            eui = f"{int(eui, 16) + 1:016X}"
-        devices.append(
-            Device(
-                device_id=f"ls-sim-{kind}-{i + 1:05d}",
-                dev_eui=eui,
-                name=f"Simulated {kind} sensor {i + 1}",
-                kind=kind,
-                lat=round(float(lat[i]), 6),
-                lon=round(float(lon[i]), 6),
-                quantities={q: defaults.get(q, Quantity()) for q in pattern.quantities},
-                extra={"generated": True, "traffic": round(float(rng.uniform(0.4, 1.4)), 2)},
-            )
-        )
-    return devices
 
 
 class Simulator:
@@ -260,7 +163,7 @@ class Simulator:
                 f"{registry.source}: no device has a simulated kind ({', '.join(PATTERNS)})"
             )
         if devices is not None and devices > len(playable):
-            playable += _generated_devices(registry, devices - len(playable), seed)
+            playable += generated_devices(registry, devices - len(playable), seed)
         elif devices is not None:
             playable = playable[:devices]
         self.registry = Registry(playable, registry.routes, source=f"{registry.source} (simulated)")
@@ -274,7 +177,7 @@ class Simulator:
             TTN_APPLICATION if fmt == "ttn" else CHIRPSTACK_APPLICATION
         )
         self._sims = [
-            _DeviceSim(device, PATTERNS[device.kind], seed, i) for i, device in enumerate(playable)
+            DeviceSim(device, PATTERNS[device.kind], seed, i) for i, device in enumerate(playable)
         ]
         self._fault_rng = np.random.default_rng([seed, 999_999_999])
         self._run: SimulationRun | None = None
@@ -559,117 +462,3 @@ class Simulator:
         run, self._run = self._run, None
         if run is not None:
             run.stop(timeout)
-
-
-class SimulationRun(threading.Thread):
-    """A running in-process simulation (see :meth:`Simulator.run_in_process`).
-
-    Attributes
-    ----------
-    backfilled : threading.Event
-        Set once the history is submitted and flushed (or the run ended).
-    stats : dict
-        ``uplinks`` and ``dead`` submitted so far, ``history`` of them from the backfill.
-    error : BaseException or None
-        What stopped the thread, if it failed.
-    """
-
-    def __init__(
-        self,
-        sim: Simulator,
-        writer: Any,
-        *,
-        speedup: float,
-        history: timedelta | None,
-        step: timedelta,
-        interval: float | None,
-        duration: float | None,
-        now: datetime,
-    ) -> None:
-        super().__init__(name="twin-simulator", daemon=True)
-        self.sim = sim
-        self.writer = writer
-        self.speedup = speedup
-        self.history = history
-        self.step = step
-        self.interval = interval
-        self.duration = duration
-        self.now = now
-        self.backfilled = threading.Event()
-        self.stats = {"uplinks": 0, "dead": 0, "history": 0}
-        self.error: BaseException | None = None
-        self._stop_event = threading.Event()
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Ask the run to stop and wait up to ``timeout`` seconds for it."""
-        self._stop_event.set()
-        if self.is_alive() and threading.current_thread() is not self:
-            self.join(timeout)
-
-    @property
-    def stopped(self) -> bool:
-        """Whether :meth:`stop` was called."""
-        return self._stop_event.is_set()
-
-    def _feed(self, msg: SimMessage) -> None:
-        from twin.sensors.decode import decode
-
-        received = datetime.fromtimestamp(msg.time + 0.3, UTC)
-        try:
-            message = decode(
-                msg.topic, msg.payload, registry=self.sim.registry, received_at=received
-            )
-        except DecodeError as err:
-            self.writer.submit_dead(DeadLetter(msg.topic, msg.payload, str(err), received))
-            self.stats["dead"] += 1
-            return
-        self.writer.submit(message)
-        self.stats["uplinks"] += 1
-
-    def run(self) -> None:
-        """Backfill, then send live until stopped (the thread's body)."""
-        try:
-            self._backfill()
-            self._live()
-        except BaseException as err:
-            self.error = err
-            log.exception("simulator run failed")
-            raise
-        finally:
-            self.backfilled.set()
-
-    def _backfill(self) -> None:
-        end = self.now.timestamp()
-        if self.history and self.history.total_seconds() > 0:
-            t0 = time.monotonic()
-            start = end - self.history.total_seconds()
-            for msg in self.sim.history(start, end, self.step):
-                if self.stopped:
-                    return
-                self._feed(msg)
-                self.stats["history"] += 1
-            flush = getattr(self.writer, "flush", None)
-            if flush is not None:
-                flush(60.0)
-            log.info(
-                "simulator: backfilled %d messages over %s in %.1f s",
-                self.stats["history"],
-                self.history,
-                time.monotonic() - t0,
-            )
-        self.backfilled.set()
-
-    def _live(self) -> None:
-        if self.interval is None:
-            return
-        start = self.now.timestamp()
-        mono0 = time.monotonic()
-        rate = len(self.sim) / self.interval
-        # the first live uplink of each device comes one step after its last backfilled one
-        for msg in self.sim.stream(start, rate=rate, chunk=1):
-            wall_due = mono0 + (msg.time - start) / self.speedup
-            if self.duration is not None and wall_due - mono0 > self.duration:
-                return
-            if self._stop_event.wait(max(0.0, wall_due - time.monotonic())):
-                return
-            self._feed(msg)
