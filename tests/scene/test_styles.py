@@ -18,6 +18,7 @@ from twin.scene.styles import (
     lookup_table,
     style_key,
     text_to_value,
+    with_registry,
 )
 
 REQUIRED = (
@@ -142,3 +143,20 @@ def test_store_quantity_names_map_to_styles(name, key):
 def test_style_quantities_override_the_aliases():
     styles = {**DEFAULT_STYLES, "radon": Style("radon", "Bq/m³", (0, 300), quantities=("rn",))}
     assert style_key("rn", styles) == "radon"
+
+
+def test_registry_ranges_and_thresholds_fill_in_where_the_scene_is_silent():
+    from pathlib import Path
+
+    from twin.sensors.registry import Registry
+
+    registry = Registry.load(Path(__file__).resolve().parents[2] / "sensors" / "devices.toml")
+    styles = with_registry(DEFAULT_STYLES, registry)
+    assert styles["water_level"].thresholds == (650.0, 750.0)  # the gauge's flood marks
+    assert styles["co2"].range == (400.0, 2200.0)
+    assert styles["energy"].range == (0.0, 400.0)  # from "power" in kW, not the kWh meter
+    assert styles["co2"].colormap == DEFAULT_STYLES["co2"].colormap
+    kept = with_registry(DEFAULT_STYLES, registry, {"co2": {"range"}})
+    assert kept["co2"].range == DEFAULT_STYLES["co2"].range  # the scene file wins
+    assert kept["co2"].thresholds == (1000.0, 2000.0)
+    assert with_registry(DEFAULT_STYLES, None) == DEFAULT_STYLES

@@ -14,7 +14,7 @@ from twin.geodata.demo import generate_city
 from twin.scene.config import SceneConfig
 from twin.scene.painter import COLOR_ARRAY
 from twin.scene.services import Services
-from twin.scene.styles import DEFAULT_STYLES, NEUTRAL_RGB, NO_DATA_RGB, STALE_RGB, colors
+from twin.scene.styles import NEUTRAL_RGB, NO_DATA_RGB, STALE_RGB, colors
 from twin.scene.twin import Twin
 from twin.sensors.model import Message, Reading
 from twin.sensors.registry import Registry
@@ -23,7 +23,6 @@ from twin.sensors.writer import Writer
 
 ROOT = Path(__file__).resolve().parents[2]
 REGISTRY = ROOT / "sensors" / "devices.toml"
-CO2 = DEFAULT_STYLES["co2"]
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +101,8 @@ def test_set_quantity_colours_the_bound_buildings_in_place(twin):
     send(twin, "ls-co2-stadtbibliothek", {"co2": 450.0, "temperature": 19.0})
     twin.set_quantity("co2")
     assert twin.refresh()
-    assert cell_colors(twin, school).tolist() == colors([1800.0], CO2)[0].tolist()
-    assert cell_colors(twin, library).tolist() == colors([450.0], CO2)[0].tolist()
+    assert cell_colors(twin, school).tolist() == colors([1800.0], twin.styles["co2"])[0].tolist()
+    assert cell_colors(twin, library).tolist() == colors([450.0], twin.styles["co2"])[0].tolist()
     # a CO2 device without a reading: no-data colour; a building without sensors: neutral
     assert cell_colors(twin, row_of(twin, "demo/schule-nord")).tolist() == list(NO_DATA_RGB)
     neutral = row_of(twin, "demo/hallenbad")  # energy only
@@ -111,7 +110,7 @@ def test_set_quantity_colours_the_bound_buildings_in_place(twin):
     assert not twin.refresh()  # nothing new: nothing changes
     twin.set_quantity("temperature")
     assert twin.refresh()
-    temp = DEFAULT_STYLES["temperature"]
+    temp = twin.styles["temperature"]
     assert cell_colors(twin, school).tolist() == colors([27.5], temp)[0].tolist()
     assert twin.mesh.GetCellData().GetArray(COLOR_ARRAY) is array_before  # same VTK array
     leg = twin.legend("en")
@@ -136,7 +135,7 @@ def test_text_values_and_stale_readings(twin):
     send(twin, "ls-feuerwehr-ausfahrt", {"blocked": 1.0, "status": "blocked"})
     twin.set_quantity("access_road")
     twin.refresh()
-    blocked = colors([1.0], DEFAULT_STYLES["access_road"])[0].tolist()
+    blocked = colors([1.0], twin.styles["access_road"])[0].tolist()
     assert cell_colors(twin, feuerwache).tolist() == blocked
     old = datetime.now(UTC) - timedelta(hours=3)  # CO2 max_age is 30 min
     send(twin, "ls-co2-schule-west", {"co2": 900.0}, t=old)
@@ -164,11 +163,11 @@ def test_a_reading_written_through_the_writer_shows_up_in_refresh(twin):
     assert twin.has_new_data
     assert twin.refresh()
     assert not twin.has_new_data
-    assert cell_colors(twin, school).tolist() == colors([1950.0], CO2)[0].tolist()
+    assert cell_colors(twin, school).tolist() == colors([1950.0], twin.styles["co2"])[0].tolist()
     glyph = int(np.flatnonzero(twin.devices["device"] == "ls-co2-schule-mitte")[0])
     cells = np.flatnonzero(np.asarray(twin.glyphs.cell_data["device"]) == glyph)
     glyph_rgb = np.asarray(twin.glyphs.cell_data[COLOR_ARRAY])[cells[0], :3]
-    assert glyph_rgb.tolist() == colors([1950.0], CO2)[0].tolist()
+    assert glyph_rgb.tolist() == colors([1950.0], twin.styles["co2"])[0].tolist()
 
 
 def test_devices_missing_from_the_registry_are_found_in_the_store(twin):
@@ -191,7 +190,10 @@ def test_devices_missing_from_the_registry_are_found_in_the_store(twin):
     twin.refresh()
     bound = twin.binding.set_index("device").loc["new-co2-sensor"]
     assert bound["how"] == "inside" and bound["row"] == row_of(twin, "demo/schule-nord")
-    assert cell_colors(twin, int(bound["row"])).tolist() == colors([1500.0], CO2)[0].tolist()
+    assert (
+        cell_colors(twin, int(bound["row"])).tolist()
+        == colors([1500.0], twin.styles["co2"])[0].tolist()
+    )
     assert twin.glyphs is glyphs and glyphs.n_cells > n_cells  # same object, one more sphere
     assert twin.search("new-co2")[0]["device"] == "new-co2-sensor"
 
@@ -205,13 +207,13 @@ def test_set_time_shows_the_city_as_of_then(twin):
     twin.set_quantity("co2")
     twin.set_time(t1 + timedelta(minutes=5))
     twin.refresh()
-    assert cell_colors(twin, school).tolist() == colors([420.0], CO2)[0].tolist()
+    assert cell_colors(twin, school).tolist() == colors([420.0], twin.styles["co2"])[0].tolist()
     twin.set_time(t1 - timedelta(minutes=5))  # before any reading: no data
     twin.refresh()
     assert cell_colors(twin, school).tolist() == list(NO_DATA_RGB)
     twin.set_time(None)
     twin.refresh()
-    assert cell_colors(twin, school).tolist() == colors([1900.0], CO2)[0].tolist()
+    assert cell_colors(twin, school).tolist() == colors([1900.0], twin.styles["co2"])[0].tolist()
     lo, hi = twin.time_range()
     assert abs((lo - t1).total_seconds()) < 1 and abs((hi - t2).total_seconds()) < 1
 
@@ -334,7 +336,9 @@ def test_plotter_renders_buildings_with_few_actors(twin):
         pl.close()
     differs = np.abs(with_buildings.astype(int) - without.astype(int)).sum(axis=2) > 30
     assert differs.mean() > 0.02, f"only {differs.mean():.1%} of pixels show buildings"
-    red = colors([1990.0], CO2)[0].astype(int)  # the Rathaus in its CO2 colour, shaded
+    red = colors([1990.0], twin.styles["co2"])[0].astype(
+        int
+    )  # the Rathaus in its CO2 colour, shaded
     close = (np.abs(with_buildings[..., :3].astype(int) - red) < 60).all(axis=2)
     assert close.sum() > 100
 
@@ -364,7 +368,7 @@ def test_tiles_split_the_mesh_and_follow_colour_updates(twin):
     twin.set_quantity("co2")
     twin.refresh()
     school = row_of(twin, "demo/schule-mitte")
-    want = colors([1700.0], CO2)[0].tolist()
+    want = colors([1700.0], twin.styles["co2"])[0].tolist()
     seen = 0
     for t in tiles:
         rows = np.asarray(t.cell_data["building"])

@@ -30,7 +30,7 @@ from twin.errors import SceneError
 from twin.scene.camera import Bookmark
 from twin.scene.i18n import LANGUAGES
 from twin.scene.styles import DEFAULT_STYLES, Style, lookup_table
-from twin.scene.toml_check import Checker, show
+from twin.scene.toml_check import Checker, join_key, show
 
 #: Repository root (scene paths of the built-in demo resolve against it).
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,6 +105,9 @@ class SceneConfig:
         MQTT feeds to ingest.
     styles : dict of str to Style
         All styles: the defaults with the scene's overrides applied.
+    style_fields : dict of str to set of str
+        Which fields of which style the scene file set (those win over the registry's
+        display ranges and thresholds).
     default_quantity : str
         The quantity shown at start.
     bookmarks : list of Bookmark
@@ -124,6 +127,7 @@ class SceneConfig:
     simulator: SimulatorConfig | None = None
     feeds: list[FeedConfig] = field(default_factory=list)
     styles: dict[str, Style] = field(default_factory=lambda: dict(DEFAULT_STYLES))
+    style_fields: dict[str, set[str]] = field(default_factory=dict)
     default_quantity: str = "temperature"
     bookmarks: list[Bookmark] = field(default_factory=list)
     tour: TourConfig = field(default_factory=TourConfig)
@@ -275,6 +279,7 @@ def parse_scene(data: Mapping[str, Any], path: Path, *, check_files: bool = True
         raise c.error("feeds", "expected an array of tables [[feeds]]")
     cfg.feeds = [_feed(c, f, f"feeds[{i}]") for i, f in enumerate(feeds)]
     cfg.styles = _styles(c, data.get("styles", {}))
+    cfg.style_fields = {k: set(v) for k, v in data.get("styles", {}).items()}
     cfg.default_quantity = c.string(data, "", "default_quantity", "temperature")
     if cfg.default_quantity not in cfg.styles:
         raise c.error(
@@ -386,7 +391,7 @@ def _styles(c: Checker, raw: Any) -> dict[str, Style]:
     styles = dict(DEFAULT_STYLES)
     table = c.table(raw, "styles")
     for name, spec in table.items():
-        key = f"styles.{name}"
+        key = join_key("styles", name)
         spec = c.table(spec, key)
         c.known(spec, key, _STYLE_KEYS)
         base = styles.get(name)

@@ -21,8 +21,8 @@ import functools
 import logging
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -476,3 +476,49 @@ def text_to_value(text: str | None, style: Style) -> float:
     if text is None:
         return float("nan")
     return float(style.text_values.get(str(text).strip().lower(), float("nan")))
+
+
+def with_registry(
+    styles: Mapping[str, Style],
+    registry: Iterable[object] | None,
+    fixed: Mapping[str, set[str]] | None = None,
+) -> dict[str, Style]:
+    """Take display ranges and thresholds from a device registry where the scene set none.
+
+    Order of precedence: the scene file's ``[styles.<key>]`` fields, then the registry's
+    quantity specs (``range``, ``thresholds`` of the first device measuring a quantity that
+    maps to the style, with a unit the style accepts), then :data:`DEFAULT_STYLES`.
+
+    Parameters
+    ----------
+    styles : mapping
+        The scene's styles.
+    registry : iterable of twin.sensors.registry.Device, optional
+        The devices with their ``quantities`` (``unit``, ``range``, ``thresholds``).
+    fixed : mapping, optional
+        Style key → fields the scene file set (left alone).
+
+    Returns
+    -------
+    dict
+        A new style table.
+    """
+    out = dict(styles)
+    fixed = fixed or {}
+    done: set[str] = set()
+    for device in registry or ():
+        for name, spec in getattr(device, "quantities", {}).items():
+            key = style_key(name, out)
+            if key is None or key in done or not out[key].accepts(getattr(spec, "unit", None)):
+                continue
+            done.add(key)
+            changes: dict = {}
+            rng = getattr(spec, "range", None)
+            if rng and "range" not in fixed.get(key, ()) and float(rng[0]) < float(rng[1]):
+                changes["range"] = (float(rng[0]), float(rng[1]))
+            thresholds = tuple(float(v) for v in getattr(spec, "thresholds", ()) or ())
+            if thresholds and "thresholds" not in fixed.get(key, ()):
+                changes["thresholds"] = thresholds
+            if changes:
+                out[key] = replace(out[key], **changes)
+    return out

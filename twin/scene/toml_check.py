@@ -6,6 +6,7 @@ Used by :mod:`twin.scene.config`; every message reads ``<file>: <key>: <what was
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,8 +33,9 @@ class Checker:
         self.check_files = check_files
 
     def error(self, key: str, message: str) -> SceneError:
-        """Return the error ``<file>: <key>: <message>`` (for ``raise``)."""
-        return SceneError(f"{self.path}: {key}: {message}")
+        """Return the error ``<file>: <key>: <message>`` on one line (for ``raise``)."""
+        text = f"{self.path}: {key}: {message}"
+        return SceneError(text.replace("\r", "\\r").replace("\n", "\\n"))
 
     def table(self, data: Any, key: str) -> dict[str, Any]:
         """Return ``data`` if it is a TOML table, else raise."""
@@ -45,7 +47,7 @@ class Checker:
         """Raise on the first key of ``data`` not in ``allowed`` (typos never pass silently)."""
         for k in data:
             if k not in allowed:
-                where = f"{key}.{k}" if key else k
+                where = join_key(key, k)
                 raise self.error(where, f"unknown key (valid: {', '.join(allowed)})")
 
     def string(self, data: Mapping[str, Any], key: str, name: str, default: Any = None) -> Any:
@@ -128,7 +130,9 @@ class Checker:
 
 
 def join_key(key: str, name: str) -> str:
-    """Return the dotted key ``key.name`` (``name`` at the top level)."""
+    """Return the dotted key ``key.name`` (``name`` at the top level; odd names quoted)."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        name = repr(name)
     return f"{key}.{name}" if key else name
 
 

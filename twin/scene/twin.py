@@ -37,7 +37,7 @@ from twin.scene.painter import BuildingPainter, building_groups
 from twin.scene.picking import PickingMixin
 from twin.scene.render import context_meshes, glyph_mesh, glyph_positions, make_plotter, split_tiles
 from twin.scene.services import Services, load_city, start_services
-from twin.scene.styles import Style, color_codes, legend, style_key
+from twin.scene.styles import Style, color_codes, legend, style_key, with_registry
 from twin.scene.tour import Tour
 from twin.scene.values import annotate, per_building, per_device, to_utc
 
@@ -97,7 +97,9 @@ class Twin(PickingMixin):
         self.config = config or SceneConfig.demo()
         self.registry = registry
         self._services = services
-        self.styles: dict[str, Style] = dict(self.config.styles)
+        self.styles: dict[str, Style] = with_registry(
+            self.config.styles, registry, self.config.style_fields
+        )
         if mesh is None:
             from twin.mesh import build_mesh
 
