@@ -222,6 +222,7 @@ class Ingest:
         )
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
         self._lock = threading.Lock()
@@ -237,6 +238,7 @@ class Ingest:
             "acked": 0,
             "stale_acks": 0,
             "connects": 0,
+            "connect_failures": 0,
             "disconnects": 0,
         }
         self._started = False
@@ -294,7 +296,6 @@ class Ingest:
             session_expiry=None if self.clean_start else self.session_expiry,
             receive_maximum=self.receive_maximum,
         )
-        self.client.loop_start()
         log.info(
             "ingest: connecting to %s as %r, topics %s, QoS %d, MQTT %s",
             self.settings.url,
@@ -303,6 +304,7 @@ class Ingest:
             self.qos,
             "5" if self.protocol == paho.MQTTv5 else "3.1.1",
         )
+        self.client.loop_start()
         if self.stats_interval > 0:
             self._stats_thread = threading.Thread(
                 target=self._log_stats_loop, name="twin-ingest-stats", daemon=True
@@ -357,6 +359,14 @@ class Ingest:
         if result != paho.MQTT_ERR_SUCCESS:
             log.error("ingest: subscribe failed: %s", paho.error_string(result))
         self._connected.set()
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self.counters["connect_failures"] += 1
+        log.warning(
+            "ingest: cannot reach %s (attempt %d); retrying with backoff",
+            self.settings.url,
+            self.counters["connect_failures"],
+        )
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
         granted = ", ".join(
