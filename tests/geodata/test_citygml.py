@@ -92,7 +92,7 @@ def test_lod_without_matching_geometry_skips_buildings(caplog):
     with caplog.at_level(logging.WARNING):
         city = read_citygml(V2, lod=2)
     assert city.buildings["source_id"].tolist() == ["BLDG_A"]
-    assert "skipped 3 buildings/parts without geometry at LoD 2" in caplog.text
+    assert "skipped 3 buildings/parts without usable geometry at LoD 2" in caplog.text
 
 
 @pytest.mark.parametrize("bad", [0, 5, "x"])

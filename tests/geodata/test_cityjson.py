@@ -284,6 +284,56 @@ def test_reads_what_the_cityjson_2_exporter_writes(tmp_path):
     assert b.loc["citygml/BLDG_A_PART_1", "is_part"]
 
 
+def test_height_source_survives_the_cityjson_round_trip(tmp_path):
+    # twin's exporter writes every height as measuredHeight plus a heightSource attribute;
+    # reading it back keeps "levels" / "default" instead of calling them all "measured".
+    from twin.geodata.demo import generate_city
+    from twin.mesh.cityjson_writer import write_cityjson
+
+    source = generate_city(buildings=60, seed=2)
+    source.buildings.loc[::3, "height_source"] = "default"
+    path = tmp_path / "demo.city.json"
+    write_cityjson(source, path)
+    back = read_cityjson(path).buildings.set_index("source_id").sort_index()
+    a = source.buildings.set_index("id").sort_index()
+    assert set(a["height_source"]) == {"default", "levels"}
+    assert back["height_source"].to_dict() == a["height_source"].to_dict()
+
+
+def test_heightsource_attribute_is_kept_only_when_valid_and_consistent(tmp_path):
+    v, b = _box(0, 0, 10, 10, 0, 9, 0)
+    objects = {
+        key: {
+            "type": "Building",
+            "attributes": {"measuredHeight": height, "heightSource": source},
+            "geometry": [{"type": "Solid", "lod": "1", "boundaries": b}],
+        }
+        for key, height, source in [
+            ("ok", 9.0, "levels"),
+            ("unknown", 9.0, "guessed"),  # not a height source: plain "measured"
+            ("wrong", 40.0, "levels"),  # disagrees with the geometry: "geometry" wins
+        ]
+    }
+    path = tmp_path / "hs.city.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "CityJSON",
+                "version": "2.0",
+                "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
+                "CityObjects": objects,
+                "vertices": v,
+            }
+        )
+    )
+    b = read_cityjson(path).buildings.set_index("source_id")
+    assert b["height_source"].to_dict() == {
+        "ok": "levels",
+        "unknown": "measured",
+        "wrong": "geometry",
+    }
+
+
 def _box(x0, y0, x1, y1, z0, z1, base):
     """Vertices and Solid boundaries (outward rings) of a box; indices start at ``base``."""
     v = [(x, y, z) for z in (z0, z1) for y in (y0, y1) for x in (x0, x1)]

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from twin.geodata import surfaces as surf
-from twin.geodata.citygml_model import resolve_heights
+from twin.geodata.citygml_assemble import resolve_heights
 
 
 def box_rings(x0, y0, x1, y1, z0, z1):

@@ -35,6 +35,7 @@ from lxml import etree
 from twin.errors import GeodataError
 from twin.geodata import surfaces as surf
 from twin.geodata.city import City
+from twin.geodata.citygml_assemble import finish_city
 from twin.geodata.citygml_gml import (
     GML,
     GML_ID,
@@ -52,11 +53,13 @@ from twin.geodata.citygml_gml import (
     to_float,
 )
 from twin.geodata.citygml_model import (
+    SEMANTIC,
     BuildingRecord,
-    assemble_city,
+    ContextObjects,
+    Skipped,
+    check_file,
     check_lod,
     choose_lod,
-    context_layers,
     roof_shape,
 )
 
@@ -78,14 +81,6 @@ _MEMBER_TAGS = (
 _ENVELOPE_TAGS = tuple(f"{{{ns}}}Envelope" for ns in GML)
 
 _LOD_PROP = re.compile(r"lod([1-4])(Solid|MultiSurface|CompositeSurface|Geometry)$")
-_SEMANTIC = {
-    "GroundSurface": "G",
-    "WallSurface": "W",
-    "RoofSurface": "R",
-    "ClosureSurface": "O",
-    "OuterFloorSurface": "O",
-    "OuterCeilingSurface": "O",
-}
 _POLYGON_TAGS = tuple(
     f"{{{ns}}}{name}" for ns in GML for name in ("Polygon", "Triangle", "PolygonPatch", "Rectangle")
 )
@@ -175,30 +170,18 @@ def read_citygml(
             if bar is not None:
                 bar.close()
     reader.log_summary()
-    city = assemble_city(
+    return finish_city(
         reader.records,
         reader.builder,
+        reader.ctx,
         fmt="citygml",
         path=path,
         file_crs=reader.file_srs,
         crs=crs,
-    )
-    city.context = context_layers(
-        reader.ctx,
-        reader.ctx_layers,
-        reader.ctx_names,
-        reader.file_srs or crs,
-        city.buildings.crs,
         axis_swap=True,
+        wanted=wanted,
+        started=started,
     )
-    log.info(
-        "%s: %d buildings (%d parts) read in %.2f s",
-        path,
-        city.n_buildings,
-        city.n_parts,
-        time.perf_counter() - started,
-    )
-    return city
 
 
 def _flips(node: Any, stop: Any, *, inclusive: bool = False) -> bool:
@@ -233,10 +216,7 @@ class _ProgressReader:
 
 def _check_root(path: Path) -> None:
     """Fail early and clearly when ``path`` is empty, not XML or not a CityModel."""
-    if not path.is_file():
-        raise GeodataError(f"{path}: no such file (expected a CityGML file)")
-    if path.stat().st_size == 0:
-        raise GeodataError(f"{path}: the file is empty (expected a CityGML document)")
+    check_file(path, "a CityGML document")
     try:
         root, line = "", 1
         for _event, elem in etree.iterparse(str(path), events=("start",)):
@@ -266,8 +246,7 @@ class _Reader:
         self.records: list[BuildingRecord] = []
         self.builder = surf.SurfaceBuilder()
         self.file_srs: str | None = None
-        self.skipped_objects: dict[str, int] = {}
-        self.no_geometry = 0
+        self.skipped = Skipped()
         self.unresolved = 0
         self.n_buildings = 0
         self._ids: dict[str, Any] | None = None
@@ -276,9 +255,7 @@ class _Reader:
         self._has_orientable = False
         self._dim: int | None = None
         self.poslists = PosListBatch(path, self.builder)
-        self.ctx = surf.SurfaceBuilder()
-        self.ctx_layers: list[str] = []
-        self.ctx_names: list[str | None] = []
+        self.ctx = ContextObjects()
 
     # -- streaming -------------------------------------------------------------------
     def parse(self, stream: IO[bytes]) -> None:
@@ -301,7 +278,7 @@ class _Reader:
             for child in elem:
                 if child.tag not in _BUILDING_TAGS and isinstance(child.tag, str):
                     name = local(child.tag)
-                    self.skipped_objects[name] = self.skipped_objects.get(name, 0) + 1
+                    self.skipped.object(name)
                     if name not in _NO_CONTEXT:
                         self._context(child, name)
             free(elem)
@@ -309,7 +286,7 @@ class _Reader:
 
     def _context(self, obj: Any, kind: str) -> None:
         """Keep the polygons of a non-building object (road, water, ...) for the context."""
-        row = len(self.ctx_layers)
+        row = self.ctx.next_row
         sid = gml_id(obj) or kind
         added = 0
         for poly in obj.iter(_POLYGON_TAGS):
@@ -318,25 +295,14 @@ class _Reader:
                 for r in poly.iter(_RING_TAGS)
                 if (c := ring_coords(r, self.path, sid)) is not None
             ]
-            if rings and self.ctx.add_polygon(row, rings):
+            if rings and self.ctx.builder.add_polygon(row, rings):
                 added += 1
         if added:
-            self.ctx_layers.append(kind.lower())
             name = next((c.text for c in obj if local(c.tag) == "name" and c.text), None)
-            self.ctx_names.append(name.strip() if name else None)
+            self.ctx.add(kind, name.strip() if name else None)
 
     def log_summary(self) -> None:
-        if self.skipped_objects:
-            listing = ", ".join(f"{n} {k}" for k, n in sorted(self.skipped_objects.items()))
-            log.info("%s: skipped non-building objects: %s", self.path, listing)
-        if self.no_geometry:
-            which = f"at LoD {self.wanted:g}" if self.wanted is not None else "at LoD 1-4"
-            log.warning(
-                "%s: skipped %d buildings/parts without geometry %s",
-                self.path,
-                self.no_geometry,
-                which,
-            )
+        self.skipped.log(self.path, self.wanted)
         if self.unresolved:
             log.warning(
                 "%s: %d xlink:href references point outside their building and were skipped",
@@ -377,7 +343,7 @@ class _Reader:
                             rec.crs = env.get("srsName")
                     continue
                 for ts in child:
-                    code = _SEMANTIC.get(local(ts.tag))
+                    code = SEMANTIC.get(local(ts.tag))
                     if code is None:
                         continue
                     for prop in ts:
@@ -397,10 +363,7 @@ class _Reader:
                 rec.building_type = ";".join(dict.fromkeys(kinds[key]))
                 break
         if inherited is not None:
-            for attr in ("name", "building_type", "address"):
-                if getattr(rec, attr) is None:
-                    setattr(rec, attr, getattr(inherited, attr))
-            rec.crs = rec.crs or inherited.crs
+            rec.inherit(inherited)
         self._geometry(rec, geoms, has_parts=bool(parts))
         for i, part in enumerate(parts):
             psid = gml_id(part) or f"{sid}-part-{i + 1}"
@@ -432,7 +395,7 @@ class _Reader:
         if chosen is None:
             # A building drawn by its parts is represented by them: not counted as skipped.
             if not has_parts:
-                self.no_geometry += 1
+                self.skipped.no_geometry += 1
             return
         lod = int(chosen)
         semantic = [(code, e) for g_lod, code, e in geoms if g_lod == lod and code]
@@ -466,7 +429,7 @@ class _Reader:
                 if arrays and self.builder.add_polygon(row, arrays, kind):
                     added += 1
         if not added:
-            self.no_geometry += 1
+            self.skipped.no_geometry += 1
             return
         rec.lod = lod
         self.records.append(rec)

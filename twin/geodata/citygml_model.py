@@ -1,47 +1,43 @@
-"""What the CityGML and CityJSON readers share: the record of one building row, the
-roof-type code lists, the LoD choice, and turning records + surfaces into a :class:`City`.
+"""What the CityGML and CityJSON readers share while reading: the record of one building
+row, the semantic surface names, the roof-type code lists, the LoD choice, the objects they
+keep as context and the counts of what they skipped.
 
 CityJSON is an encoding of the CityGML data model, so both readers produce the same
 :class:`BuildingRecord` per Building / BuildingPart and feed their polygons to one
-:class:`~twin.geodata.surfaces.SurfaceBuilder`; :func:`assemble_city` then reprojects,
-derives footprints and heights and packs the LoD2 surfaces, vectorised over the file.
+:class:`~twin.geodata.surface_arrays.SurfaceBuilder`;
+:func:`twin.geodata.citygml_assemble.assemble_city` then turns them into a City.
 
-Decisions shared by both formats:
-
-* **Rows.** One row per Building and per BuildingPart with geometry; a Building drawn only
-  by its parts has no row of its own (its parts carry ``building`` = its id and inherit its
-  name, address and type). Ids are ``"<format>/<source id>"``, so the same model read from
-  CityGML and CityJSON differs only in the prefix (``source_id`` is identical).
-* **Heights.** ``ground_z`` is the lowest point of the whole building (parts included);
-  ``height``/``min_height`` are the top/bottom of the row above it, so a tower part on a base
-  gets ``min_height`` > 0. ``measuredHeight`` is kept only when it agrees with the geometry
-  within ``max(1 m, 10 %)`` (:func:`resolve_heights`).
-* **LoD1.** A LoD1 solid whose vertices all lie at its bottom or top is a prism: footprint +
-  height reproduce it exactly, so its surfaces are dropped. Other LoD1 solids (stepped
-  blocks, several solids of different heights, triangulated blocks on uneven ground, as in
-  Delft) keep their surfaces, since one extrusion would misdraw them; ``lod`` stays 1.
-* **LoD2+.** Surfaces kept with semantics; polygons without semantics are classified from
-  their normals (:func:`twin.geodata.surfaces.classify`). LoD3/4 geometry is read like LoD2
-  (openings are not), and such rows get ``lod`` 2.
+Rows: one row per Building and per BuildingPart with geometry; a Building drawn only by its
+parts has no row of its own (its parts carry ``building`` = its id and inherit its name,
+address and type, :meth:`BuildingRecord.inherit`). Ids are ``"<format>/<source id>"``, so the
+same model read from CityGML and CityJSON differs only in the prefix.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import geopandas as gpd
-import numpy as np
-import pyproj
-
 from twin.errors import ConfigError, GeodataError
-from twin.geodata import surfaces as surf
-from twin.geodata.city import City
-from twin.geodata.crs import parse_crs, reproject_xy, target_crs
+from twin.geodata.city import HEIGHT_SOURCES
+from twin.geodata.surface_arrays import SurfaceBuilder
 
 log = logging.getLogger(__name__)
+
+#: Semantic surface types (CityGML element names, CityJSON ``type`` values) → surface codes.
+#: Openings (LoD3) fill holes of walls.
+SEMANTIC: dict[str, str] = {
+    "GroundSurface": "G",
+    "WallSurface": "W",
+    "RoofSurface": "R",
+    "ClosureSurface": "O",
+    "OuterFloorSurface": "O",
+    "OuterCeilingSurface": "O",
+    "Window": "W",
+    "Door": "W",
+}
 
 #: roofType codes → OSM ``roof:shape`` values. Two code lists are in use: the SIG3D list of
 #: CityGML 2.0 (1000-1130, also used by citygml4j) and the AdV list of German official
@@ -107,58 +103,19 @@ class BuildingRecord:
     levels: float = math.nan
     measured_height: float = math.nan
     crs: str | None = None  # CRS text of this feature, if it names its own
+    height_source: str | None = None  # as written by twin's own CityJSON export
 
+    def inherit(self, parent: BuildingRecord) -> None:
+        """Take name, type, address and CRS from the parent building where this has none.
 
-def resolve_heights(
-    geometry: np.ndarray, measured: np.ndarray, *, label: str = ""
-) -> tuple[np.ndarray, np.ndarray]:
-    """Choose between a stated (``measuredHeight``) and a geometric height per row.
-
-    The stated value is kept when it agrees with the geometry within ``max(1 m, 10 %)``;
-    otherwise the geometric height wins and the number of overridden values is logged.
-
-    Parameters
-    ----------
-    geometry : numpy.ndarray
-        Top minus bottom of each row's geometry (NaN when unknown).
-    measured : numpy.ndarray
-        The stated height of each row (NaN when absent).
-    label : str, optional
-        The file, for the log message.
-
-    Returns
-    -------
-    height : numpy.ndarray
-        The chosen heights.
-    source : numpy.ndarray
-        ``"measured"``, ``"geometry"`` or ``"default"`` (neither known) per row.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> h, s = resolve_heights(np.array([9.0, 9.0]), np.array([9.5, 60470.0]))
-    >>> h.tolist(), s.tolist()
-    ([9.5, 9.0], ['measured', 'geometry'])
-    """
-    geometry = np.asarray(geometry, dtype=float)
-    measured = np.asarray(measured, dtype=float)
-    tolerance = np.maximum(1.0, 0.1 * np.abs(geometry))
-    has_m = np.isfinite(measured)
-    has_g = np.isfinite(geometry)
-    agrees = has_m & has_g & (np.abs(measured - geometry) <= tolerance)
-    use_m = agrees | (has_m & ~has_g & (measured > 0))
-    height = np.where(use_m, measured, geometry)
-    source = np.where(use_m, "measured", np.where(has_g, "geometry", "default")).astype(object)
-    overridden = int((has_m & has_g & ~agrees).sum())
-    if overridden:
-        log.info(
-            "%s%d of %d measuredHeight values disagree with the geometry by more than "
-            "max(1 m, 10 %%); using the geometric height for those",
-            f"{label}: " if label else "",
-            overridden,
-            int(has_m.sum()),
-        )
-    return height, source
+        Parameters
+        ----------
+        parent : BuildingRecord
+            The record of the building this part belongs to.
+        """
+        for attr in ("name", "building_type", "address", "crs"):
+            if getattr(self, attr) is None:
+                setattr(self, attr, getattr(parent, attr))
 
 
 def check_lod(lod: object) -> float | None:
@@ -218,254 +175,75 @@ def choose_lod(available: list[str], wanted: float | None, *, exact: bool) -> st
     return max(nums)[1] if nums else None
 
 
-def assemble_city(
-    records: list[BuildingRecord],
-    builder: surf.SurfaceBuilder,
-    *,
-    fmt: str,
-    path: Path,
-    file_crs: str | None,
-    crs: str | None,
-    axis_swap: bool = True,
-) -> City:
-    """Turn the rows and polygons read from one file into a :class:`City`.
+def height_source_attribute(value: object) -> str | None:
+    """Return ``value`` when it is one of the City's height sources, else None."""
+    return value if isinstance(value, str) and value in HEIGHT_SOURCES else None
+
+
+def check_file(path: Path, expected: str) -> None:
+    """Fail clearly when ``path`` is missing or empty.
 
     Parameters
     ----------
-    records : list of BuildingRecord
-        One per row; row ``i`` owns the polygons added with row index ``i``.
-    builder : SurfaceBuilder
-        The polygons.
-    fmt : str
-        ``"citygml"`` or ``"cityjson"`` (id prefix and ``format`` column).
     path : pathlib.Path
-        The file (for messages and ``sources``).
-    file_crs : str or None
-        The CRS named by the file (used for records without their own).
-    crs : str or None
-        The user's target CRS. When the file names no CRS it is also taken as the CRS of
-        the coordinates.
-    axis_swap : bool
-        Whether coordinates in a geographic CRS with latitude first (as GML writes
-        EPSG:4326) are swapped to longitude first.
-
-    Returns
-    -------
-    City
+        The file to read.
+    expected : str
+        What it should hold, for the message (``"a CityGML document"``).
 
     Raises
     ------
     GeodataError
-        If the file holds no usable building, names an unknown CRS, or names none and
-        ``crs`` is not given.
+        If it is not a file or has 0 bytes.
     """
-    batch = builder.build(n_rows=len(records))
-    counts = batch.polys_per_row()
-    if not len(records) or not counts.any():
-        raise GeodataError(
-            f"{path}: no building with usable LoD1-4 geometry found "
-            f"(expected Building objects with solids or surfaces)"
-        )
-    src_names = [r.crs or file_crs or crs for r in records]
-    target = _reproject(batch, src_names, crs, path, axis_swap)
-
-    zmin, zmax = batch.z_range()
-    types = surf.classify(batch, zmin, zmax)
-    prism = surf.prism_rows(batch, zmin, zmax)
-    lods = np.array([r.lod for r in records])
-    keep_surfaces = (lods >= 2) | ~prism
-    shapes = surf.footprints(batch, types)
-    surfaces, codes = surf.pack(batch, types, keep_surfaces)
-
-    # The ground under a building part is the lowest point of its whole building, so a
-    # part standing on another (a tower on a base) gets min_height > 0, as in the City
-    # contract: height and min_height are measured from ground_z.
-    roots = _roots(records)
-    _, root_code = np.unique(np.array(roots, dtype=object), return_inverse=True)
-    root_ground = np.full(root_code.max() + 1, np.inf)
-    np.fmin.at(root_ground, root_code, zmin)
-    ground = root_ground[root_code]
-    ground = np.where(np.isfinite(ground), ground, zmin)
-    min_height = np.where(np.isfinite(zmin - ground), zmin - ground, 0.0)
-    measured = np.array([r.measured_height for r in records], dtype=float)
-    height, source = resolve_heights(zmax - ground, measured, label=str(path))
-
-    ok = np.array([g is not None for g in shapes]) & (counts > 0)
-    if (~ok).any():
-        bad = [records[i].source_id for i in np.flatnonzero(~ok)[:5]]
-        log.warning(
-            "%s: skipped %d objects without a footprint (no polygon with area in plan), e.g. %s",
-            path,
-            int((~ok).sum()),
-            ", ".join(bad),
-        )
-    n_lod1_surfaces = int(((lods < 2) & ~prism & ok).sum())
-    if n_lod1_surfaces:
-        log.info(
-            "%s: kept the surfaces of %d LoD1 solids that are not simple prisms",
-            path,
-            n_lod1_surfaces,
-        )
-    idx = np.flatnonzero(ok)
-    ids = _unique_ids([f"{fmt}/{records[i].source_id}" for i in idx], path)
-    data = {
-        "id": ids,
-        "building": [
-            f"{fmt}/{roots[i]}" if records[i].parent is not None else row_id
-            for i, row_id in zip(idx, ids, strict=True)
-        ],
-        "is_part": [records[i].parent is not None for i in idx],
-        "source_id": [records[i].source_id for i in idx],
-        "format": fmt,
-        "height": height[idx],
-        "min_height": min_height[idx],
-        "ground_z": ground[idx],
-        "height_source": source[idx],
-        "levels": [records[i].levels for i in idx],
-        "roof_shape": [records[i].roof_shape for i in idx],
-        "lod": np.where(lods[idx] >= 2, 2, 1).astype("int8"),
-        "name": [records[i].name for i in idx],
-        "address": [records[i].address for i in idx],
-        "building_type": [records[i].building_type for i in idx],
-        "surfaces": [surfaces[i] for i in idx],
-        "surface_types": [codes[i] for i in idx],
-    }
-    gdf = gpd.GeoDataFrame(data, geometry=list(shapes[idx]), crs=target)
-    return City(buildings=gdf, label=f"{path.name} ({fmt})", sources=[str(path)])
+    if not path.is_file():
+        raise GeodataError(f"{path}: no such file (expected {expected})")
+    if path.stat().st_size == 0:
+        raise GeodataError(f"{path}: the file is empty (expected {expected})")
 
 
-def context_layers(
-    builder: surf.SurfaceBuilder,
-    layers: list[str],
-    names: list[str | None],
-    src: str | None,
-    target: pyproj.CRS | None,
-    *,
-    axis_swap: bool,
-) -> gpd.GeoDataFrame | None:
-    """Turn the polygons of non-building objects into 2D context layers.
+@dataclass
+class ContextObjects:
+    """Polygons of non-building objects (roads, water, ...), kept as context layers.
 
-    Parameters
-    ----------
-    builder : SurfaceBuilder
-        Polygons, row ``i`` belonging to object ``i``.
-    layers, names : list
-        Layer (object type in lower case, e.g. ``road``) and name of every object.
-    src : str or None
-        The file's CRS as written.
-    target : pyproj.CRS or None
-        The City's CRS.
-    axis_swap : bool
-        Swap latitude-first geographic coordinates (GML) to longitude first.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame or None
-        Columns ``layer``, ``name``, ``geometry`` (the union of each object's polygons in
-        plan); None when there are no such objects.
+    Row ``i`` of :attr:`builder` belongs to object ``i`` of :attr:`layers`/:attr:`names`;
+    :func:`twin.geodata.citygml_assemble.context_layers` turns them into 2D outlines.
     """
-    if not layers:
-        return None
-    batch = builder.build(n_rows=len(layers))
-    if src and target is not None:
-        source = parse_crs(src)
-        xyz = batch.xyz
-        if axis_swap and source.is_geographic and _lat_first(source):
-            xyz[:, 0], xyz[:, 1] = xyz[:, 1].copy(), xyz[:, 0].copy()
-        if source != target:
-            xyz[:, 0], xyz[:, 1] = reproject_xy(xyz[:, 0], xyz[:, 1], source, target)
-    bad = ~np.isfinite(batch.xyz).all(axis=1)
-    if bad.any():  # coordinates outside the CRS: drop those objects, not the city
-        rows = np.unique(batch.vertex_row()[bad])
-        log.warning("dropped %d context objects whose coordinates do not fit the CRS", len(rows))
-        batch = batch.subset(np.flatnonzero(~np.isin(batch.poly_row, rows)))
-    shapes = surf.footprints(batch, batch.poly_type)
-    keep = np.array([g is not None for g in shapes])
-    return gpd.GeoDataFrame(
-        {
-            "layer": [v for v, k in zip(layers, keep, strict=True) if k],
-            "name": [v for v, k in zip(names, keep, strict=True) if k],
-        },
-        geometry=list(shapes[keep]),
-        crs=target,
-    )
+
+    builder: SurfaceBuilder = field(default_factory=SurfaceBuilder)
+    layers: list[str] = field(default_factory=list)
+    names: list[str | None] = field(default_factory=list)
+
+    @property
+    def next_row(self) -> int:
+        """Row index of the next object."""
+        return len(self.layers)
+
+    def add(self, kind: str, name: str | None) -> None:
+        """Record the object whose polygons were just added with row :attr:`next_row`."""
+        self.layers.append(kind.lower())
+        self.names.append(name)
 
 
-def _unique_ids(ids: list[str], path: Path) -> list[str]:
-    """Make row ids unique (a file may repeat a gml:id): later copies get ``#2``, ``#3``."""
-    seen: dict[str, int] = {}
-    out = []
-    for i in ids:
-        n = seen.get(i, 0) + 1
-        seen[i] = n
-        out.append(i if n == 1 else f"{i}#{n}")
-    repeated = sum(1 for n in seen.values() if n > 1)
-    if repeated:
-        log.warning(
-            "%s: %d ids occur more than once; renamed their repeats to <id>#2, ...", path, repeated
-        )
-    return out
+@dataclass
+class Skipped:
+    """What a reader passed over: non-building objects by type, buildings without geometry."""
 
+    objects: dict[str, int] = field(default_factory=dict)
+    no_geometry: int = 0
 
-def _roots(records: list[BuildingRecord]) -> list[str]:
-    """Return the source id of the top-level building of every record."""
-    parent = {r.source_id: r.parent for r in records}
-    out = []
-    for r in records:
-        sid, seen = r.source_id, set()
-        while parent.get(sid) is not None and sid not in seen:
-            seen.add(sid)
-            sid = parent[sid]  # type: ignore[assignment]
-        out.append(sid)
-    return out
+    def object(self, kind: str) -> None:
+        """Count one non-building object of type ``kind``."""
+        self.objects[kind] = self.objects.get(kind, 0) + 1
 
-
-def _reproject(
-    batch: surf.SurfaceBatch,
-    src_names: list[str | None],
-    override: str | None,
-    path: Path,
-    axis_swap: bool,
-) -> pyproj.CRS:
-    """Reproject ``batch.xyz`` in place into the target CRS; return that CRS."""
-    names = sorted({n for n in src_names if n}, key=src_names.index)
-    if not names:
-        raise GeodataError(
-            f"{path}: the file names no CRS (no srsName / metadata.referenceSystem), so its "
-            "coordinates cannot be placed; give the CRS they are in, e.g. crs='EPSG:25832' "
-            "(twin import --crs EPSG:25832)"
-        )
-    vrow = batch.vertex_row()
-    row_src = np.array([names.index(n) if n else 0 for n in src_names], dtype=np.int64)
-    vsrc = row_src[vrow]
-    parsed = [parse_crs(n, source=str(path)) for n in names]
-    xyz = batch.xyz
-    for k, src in enumerate(parsed):
-        if axis_swap and src.is_geographic and _lat_first(src):
-            sel = vsrc == k
-            xyz[sel, 0], xyz[sel, 1] = xyz[sel, 1].copy(), xyz[sel, 0].copy()
-    first = vsrc == 0
-    bounds = (0.0, 0.0, 0.0, 0.0)
-    if first.any():
-        lo, hi = xyz[first, :2].min(axis=0), xyz[first, :2].max(axis=0)
-        bounds = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
-    target = target_crs(parsed[0], bounds, override)
-    for k, src in enumerate(parsed):
-        sel = vsrc == k
-        if not sel.any() or src == target:
-            continue
-        x, y = reproject_xy(xyz[sel, 0], xyz[sel, 1], src, target)
-        if not (np.isfinite(x).all() and np.isfinite(y).all()):
-            raise GeodataError(
-                f"{path}: coordinates do not fit the CRS {names[k]!r} "
-                f"(reprojection to EPSG:{target.to_epsg()} gave infinite values)"
+    def log(self, path: Path, wanted: float | None) -> None:
+        """Log the counts: non-building objects at INFO, buildings without geometry as WARNING."""
+        if self.objects:
+            listing = ", ".join(f"{n} {k}" for k, n in sorted(self.objects.items()))
+            log.info("%s: skipped non-building objects: %s", path, listing)
+        if self.no_geometry:
+            log.warning(
+                "%s: skipped %d buildings/parts without usable geometry at LoD %s",
+                path,
+                self.no_geometry,
+                f"{wanted:g}" if wanted is not None else "1-4",
             )
-        xyz[sel, 0], xyz[sel, 1] = x, y
-    if len(names) > 1:
-        log.info("%s: features in %d CRSs, all reprojected to %s", path, len(names), target.name)
-    return target
-
-
-def _lat_first(crs: pyproj.CRS) -> bool:
-    axes = crs.axis_info
-    return bool(axes) and axes[0].direction.lower() == "north"

@@ -26,18 +26,21 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
 
 from twin.errors import GeodataError
 from twin.geodata import surfaces as surf
 from twin.geodata.city import City
+from twin.geodata.citygml_assemble import finish_city
 from twin.geodata.citygml_model import (
+    SEMANTIC,
     BuildingRecord,
-    assemble_city,
+    ContextObjects,
+    Skipped,
+    check_file,
     check_lod,
     choose_lod,
-    context_layers,
+    height_source_attribute,
     roof_shape,
 )
 from twin.geodata.crs import parse_crs
@@ -58,16 +61,6 @@ _BUILDING_CHILDREN = frozenset(
     }
 )
 _NO_CONTEXT = frozenset({"TINRelief"}) | _BUILDING_CHILDREN
-_SEMANTIC = {
-    "GroundSurface": "G",
-    "WallSurface": "W",
-    "RoofSurface": "R",
-    "ClosureSurface": "O",
-    "OuterFloorSurface": "O",
-    "OuterCeilingSurface": "O",
-    "Window": "W",  # LoD3 openings fill holes of walls
-    "Door": "W",
-}
 
 
 def read_cityjson(
@@ -123,34 +116,25 @@ def read_cityjson(
         isinstance(lod, float) and not lod.is_integer()
     )
     started = time.perf_counter()
-    if not path.is_file():
-        raise GeodataError(f"{path}: no such file (expected a CityJSON file)")
-    if path.stat().st_size == 0:
-        raise GeodataError(f"{path}: the file is empty (expected a CityJSON document)")
+    check_file(path, "a CityJSON document")
     reader = _Reader(path, wanted, exact)
     if path.suffix.lower() == ".jsonl":
         reader.read_seq(progress)
     else:
         reader.read_document(progress)
     reader.log_summary()
-    city = assemble_city(
+    return finish_city(
         reader.records,
         reader.builder,
+        reader.ctx,
         fmt="cityjson",
         path=path,
         file_crs=reader.file_crs,
         crs=crs,
         axis_swap=False,
+        wanted=wanted,
+        started=started,
     )
-    city.context = reader.context(city)
-    log.info(
-        "%s: %d buildings (%d parts) read in %.2f s",
-        path,
-        city.n_buildings,
-        city.n_parts,
-        time.perf_counter() - started,
-    )
-    return city
 
 
 def _json_error(path: Path, err: json.JSONDecodeError) -> GeodataError:
@@ -170,14 +154,11 @@ class _Reader:
         self.records: list[BuildingRecord] = []
         self.builder = surf.SurfaceBuilder()
         self.file_crs: str | None = None
-        self.skipped: dict[str, int] = {}
-        self.no_geometry = 0
+        self.skipped = Skipped()
         self.instances = 0
         self.scale = np.ones(3)
         self.translate = np.zeros(3)
-        self._ctx_layer: list[str] = []
-        self._ctx_name: list[str | None] = []
-        self._ctx = surf.SurfaceBuilder()
+        self.ctx = ContextObjects()
 
     # -- documents --------------------------------------------------------------------
     def read_document(self, progress: bool) -> None:
@@ -327,7 +308,7 @@ class _Reader:
                 if kind in BUILDING_TYPES:
                     self._building(key, obj, objects, vertices, where)
                 else:
-                    self.skipped[kind] = self.skipped.get(kind, 0) + 1
+                    self.skipped.object(kind)
                     if kind not in _NO_CONTEXT and isinstance(obj, dict):
                         self._context(key, obj, vertices, where)
         finally:
@@ -349,10 +330,7 @@ class _Reader:
         )
         rec = _record(key, obj, parent)
         if parent is not None and isinstance(objects.get(parent), dict):
-            inherited = _record(parent, objects[parent], None)
-            for attr in ("name", "building_type", "address"):
-                if getattr(rec, attr) is None:
-                    setattr(rec, attr, getattr(inherited, attr))
+            rec.inherit(_record(parent, objects[parent], None))
         geometries = [g for g in obj.get("geometry") or [] if isinstance(g, dict)]
         usable = [g for g in geometries if g.get("type") != "GeometryInstance"]
         self.instances += len(geometries) - len(usable)
@@ -361,25 +339,18 @@ class _Reader:
             # A building drawn by its parts (3DBAG keeps only a LoD0 footprint on the
             # parent) is represented by them: not counted as skipped.
             if not obj.get("children"):
-                self.no_geometry += 1
+                self.skipped.no_geometry += 1
             return
-        row = len(self.records)
-        base = self._base(self.builder)
-        added = 0
-        for geom in usable:
-            if str(geom.get("lod", "")) != chosen:
-                continue
-            try:
-                for rings, code in _surfaces(geom):
-                    added += self.builder.add_indexed(row, rings, code, base)
-            except (IndexError, TypeError, ValueError) as err:
-                at = f"line {where}: " if where else ""
-                raise GeodataError(
-                    f"{self.path}: {at}city object {key!r}: broken {geom.get('type')} "
-                    f"geometry ({err}); expected boundaries indexing 'vertices'"
-                ) from err
+        where_ = f"line {where}: " if where else ""
+        try:
+            added = self._add(self.builder, len(self.records), usable, chosen, semantics=True)
+        except (IndexError, TypeError, ValueError) as err:
+            raise GeodataError(
+                f"{self.path}: {where_}city object {key!r}: broken geometry ({err}); "
+                "expected boundaries indexing 'vertices'"
+            ) from err
         if not added:
-            self.no_geometry += 1
+            self.skipped.no_geometry += 1
             return
         rec.lod = max(1, math.floor(float(chosen)))
         self.records.append(rec)
@@ -388,46 +359,36 @@ class _Reader:
         geometries = [g for g in obj.get("geometry") or [] if isinstance(g, dict)]
         usable = [g for g in geometries if g.get("type") != "GeometryInstance"]
         chosen = choose_lod([str(g.get("lod", "")) for g in usable], None, exact=False)
-        row = len(self._ctx_layer)
-        base = self._base(self._ctx)
-        added = 0
-        for geom in usable:
-            if str(geom.get("lod", "")) != chosen:
-                continue
-            try:
-                for rings, _code in _surfaces(geom):
-                    added += self._ctx.add_indexed(row, rings, surf.UNKNOWN, base)
-            except (IndexError, TypeError, ValueError):
-                log.debug("%s: context object %r has broken geometry; skipped", self.path, key)
-                return
+        try:
+            added = self._add(self.ctx.builder, self.ctx.next_row, usable, chosen, semantics=False)
+        except (IndexError, TypeError, ValueError):
+            log.debug("%s: context object %r has broken geometry; skipped", self.path, key)
+            return
         if added:
             attrs = obj.get("attributes") or {}
-            self._ctx_layer.append(str(obj.get("type", "other")).lower())
-            self._ctx_name.append(_text(attrs.get("name")))
+            self.ctx.add(str(obj.get("type", "other")), _text(attrs.get("name")))
 
-    def context(self, city: City) -> gpd.GeoDataFrame | None:
-        """Return the context layers as 2D outlines in the City's CRS (None if none)."""
-        return context_layers(
-            self._ctx,
-            self._ctx_layer,
-            self._ctx_name,
-            self.file_crs,
-            city.buildings.crs,
-            axis_swap=False,
-        )
+    def _add(
+        self,
+        builder: surf.SurfaceBuilder,
+        row: int,
+        geometries: list[dict],
+        lod: str | None,
+        *,
+        semantics: bool,
+    ) -> int:
+        """Add the surfaces of the geometries at ``lod`` to ``builder``; return how many."""
+        base = self._base(builder)
+        added = 0
+        for geom in geometries:
+            if str(geom.get("lod", "")) != lod:
+                continue
+            for rings, code in _surfaces(geom):
+                added += builder.add_indexed(row, rings, code if semantics else surf.UNKNOWN, base)
+        return added
 
     def log_summary(self) -> None:
-        if self.skipped:
-            listing = ", ".join(f"{n} {k}" for k, n in sorted(self.skipped.items()))
-            log.info("%s: skipped non-building objects: %s", self.path, listing)
-        if self.no_geometry:
-            which = f"at LoD {self.wanted:g}" if self.wanted is not None else ""
-            log.warning(
-                "%s: skipped %d buildings/parts without usable geometry %s",
-                self.path,
-                self.no_geometry,
-                which,
-            )
+        self.skipped.log(self.path, self.wanted)
         if self.instances:
             log.warning(
                 "%s: skipped %d GeometryInstance geometries (templates are not supported)",
@@ -444,7 +405,7 @@ def _surfaces(geom: dict) -> Iterator[tuple[list[list[int]], str]]:
     sem_surfaces = semantics.get("surfaces") or []
     values = semantics.get("values")
     codes = [
-        _SEMANTIC.get(s.get("type", ""), "O") if isinstance(s, dict) else "?" for s in sem_surfaces
+        SEMANTIC.get(s.get("type", ""), "O") if isinstance(s, dict) else "?" for s in sem_surfaces
     ]
 
     def code_of(value: Any) -> str:
@@ -498,6 +459,7 @@ def _record(key: str, obj: dict, parent: str | None) -> BuildingRecord:
         address=_address(obj.get("address") or attrs.get("address")),
         levels=levels if levels > 0 else math.nan,
         measured_height=_number(attrs.get("measuredHeight")),
+        height_source=height_source_attribute(attrs.get("heightSource")),
     )
 
 
