@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from twin.errors import RegistryError
 from twin.sensors.registry import Device, GenericRoute, Quantity, Registry
@@ -205,3 +209,94 @@ def test_duplicate_dev_eui_in_code():
 def test_devices_and_routes_are_hashable(reg):
     assert len(set(reg)) == 2
     assert len({*reg.routes}) == 1
+
+
+# --- property: any TOML document loads or raises RegistryError ------------------------
+
+
+def toml_value(value) -> str:
+    """A tiny TOML emitter for inline values (strings, numbers, booleans, arrays, tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return "{" + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+
+
+SCALARS = (
+    st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["70B3D57ED0000001", "demo/rathaus", "lpp", "XYZ", "a/{device}", "#"])
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["unit", "label", "range", "thresholds", "co2", "x", "t"]),
+            children,
+            max_size=3,
+        )
+    ),
+    max_leaves=12,
+)
+DEVICE_KEYS = st.sampled_from(
+    ["id", "device_id", "dev_eui", "name", "kind", "lat", "lon", "building", "codec",
+     "quantities", "extra"]
+)  # fmt: skip
+ROUTE_KEYS = st.sampled_from(["topic", "device", "time", "values", "fields", "units", "bad"])
+# Mostly valid entries with one or two keys replaced by anything: reaches every check.
+VALID_DEVICE = st.fixed_dictionaries(
+    {
+        "id": st.text(min_size=1, max_size=8),
+        "lat": st.floats(-90, 90),
+        "lon": st.floats(-180, 180),
+        "quantities": st.fixed_dictionaries(
+            {"co2": st.fixed_dictionaries({"unit": st.just("ppm"), "range": st.just([0, 1])})}
+        ),
+    }
+)
+DEVICES = st.builds(
+    lambda base, changes: {**base, **changes},
+    VALID_DEVICE,
+    st.dictionaries(DEVICE_KEYS, VALUES, max_size=2),
+)
+ROUTES = st.builds(
+    lambda changes: {"topic": "a/{device}", **changes},
+    st.dictionaries(ROUTE_KEYS, VALUES, max_size=2),
+)
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    devices=st.lists(DEVICES, max_size=4),
+    routes=st.lists(ROUTES, max_size=2),
+    quantities=st.dictionaries(st.sampled_from(["co2", "t"]), VALUES, max_size=2),
+)
+def test_any_registry_document_loads_or_raises_registry_error(
+    tmp_path, devices, routes, quantities
+):
+    text = (
+        f"quantities = {toml_value(quantities)}\n"
+        f"devices = {toml_value(devices)}\n"
+        f"generic = {toml_value(routes)}\n"
+    )
+    path = tmp_path / "fuzz.toml"
+    path.write_text(text, encoding="utf-8", errors="surrogatepass")
+    try:
+        reg = Registry.load(path)
+    except RegistryError as err:
+        assert str(path) in str(err) and "\n" not in str(err).strip()
+        return
+    for device in reg:
+        assert isinstance(device.device_id, str) and device.device_id
+        for q in device.quantities.values():
+            assert q.range is None or q.range[0] < q.range[1]
