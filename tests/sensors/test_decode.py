@@ -357,3 +357,20 @@ def test_lone_surrogates_from_json_escapes_are_replaced():
     m = decode("v3/a@ttn/devices/d/up", body)
     assert m.device_id == "d\ufffdx"
     assert values(m) == {"s": ("\ufffd", ""), "emoji": ("\U0001f600", "")}
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "twin.sensors.decode",
+        "twin.sensors.decode.values",
+        "twin.sensors.decode.cayenne",
+        "twin.sensors.registry",
+    ],
+)
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -218,3 +218,12 @@ def test_cursors_of_finished_threads_are_released(store):
         th.join()
     gc.collect()
     assert len(store._cursors) <= 2  # this thread's and at most one not yet collected
+
+
+@pytest.mark.parametrize("module", ["twin.sensors.store", "twin.sensors.writer"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
