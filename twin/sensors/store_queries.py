@@ -47,10 +47,10 @@ UPDATE_SEEN = """
     WHERE devices.device = s.device
 """
 
-#: Default first window of the as-of search; it doubles until every device is found.
-AS_OF_FIRST_WINDOW = timedelta(minutes=30)
-#: The narrowest first window (the first window is twice the median reporting interval).
+#: Bounds of the first as-of window: twice the median reporting interval of the pairs
+#: searched, clamped to this range; it then doubles until every pair is found.
 AS_OF_MIN_WINDOW = timedelta(minutes=1)
+AS_OF_MAX_WINDOW = timedelta(days=1)
 
 
 def _ts(t: datetime | None) -> datetime | None:
@@ -130,10 +130,10 @@ def as_of(
     after = pairs["after"]
     found = [pairs.filter(pc.invert(after)).drop_columns(["after", "every"])]
     pending = pairs.filter(after)
-    width = AS_OF_FIRST_WINDOW
+    width = AS_OF_MIN_WINDOW
     if pending.num_rows:
         every = float(np.median(pending["every"].to_numpy()))
-        width = min(max(timedelta(seconds=2 * every), AS_OF_MIN_WINDOW), AS_OF_FIRST_WINDOW * 48)
+        width = min(max(timedelta(seconds=2 * every), AS_OF_MIN_WINDOW), AS_OF_MAX_WINDOW)
     if max_age is not None:
         width = min(width, max_age)
     pending = pending.select(["device", "quantity"])

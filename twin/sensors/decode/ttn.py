@@ -13,7 +13,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from twin.errors import DecodeError
 from twin.sensors.decode.common import (
     b64,
     best_signal,
@@ -192,4 +191,4 @@ def _uplink_time(up: dict[str, Any], top_time: Any, received_at: datetime) -> da
     return received_at
 
 
-__all__ = ["DecodeError", "decode_ttn", "is_ttn"]
+__all__ = ["decode_ttn", "is_ttn"]
