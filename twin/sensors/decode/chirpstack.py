@@ -41,11 +41,6 @@ TOPIC = re.compile(
 )
 
 
-def is_chirpstack(topic: str, body: dict[str, Any]) -> bool:
-    """Whether a message looks like ChirpStack (v3 or v4)."""
-    return bool(TOPIC.match(topic)) or "deviceInfo" in body or "devEUI" in body
-
-
 def is_chirpstack3(body: dict[str, Any]) -> bool:
     """Whether a ChirpStack body is in the v3 layout (``devEUI``, ``applicationID``)."""
     return "deviceInfo" not in body and ("devEUI" in body or "applicationID" in body)

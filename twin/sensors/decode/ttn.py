@@ -48,15 +48,6 @@ _EVENTS = {v: k for k, v in _EVENT_KEYS.items()}
 _DEDUP_PREFIXES = ("as:up:", "ns:uplink:", "gs:uplink:", "pba:uplink:")
 
 
-def is_ttn(topic: str, body: dict[str, Any]) -> bool:
-    """Whether a message looks like The Things Stack v3."""
-    return (
-        topic.startswith("v3/")
-        or "end_device_ids" in body
-        or (isinstance(body.get("result"), dict) and "end_device_ids" in body["result"])
-    )
-
-
 def decode_ttn(
     topic: str, body: dict[str, Any], registry: Registry | None, received_at: datetime
 ) -> Message:
@@ -191,4 +182,4 @@ def _uplink_time(up: dict[str, Any], top_time: Any, received_at: datetime) -> da
     return received_at
 
 
-__all__ = ["decode_ttn", "is_ttn"]
+__all__ = ["TOPIC", "decode_ttn"]
