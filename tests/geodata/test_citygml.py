@@ -8,6 +8,7 @@ import shapely
 from lxml import etree
 
 from tests.conftest import realdata_path
+from tests.geodata.util import rejects, row
 from twin.errors import ConfigError, GeodataError
 from twin.geodata.city import City
 from twin.geodata.citygml import read_citygml
@@ -15,11 +16,6 @@ from twin.geodata.citygml import read_citygml
 FIXTURES = Path(__file__).parent / "fixtures" / "citygml"
 V2 = FIXTURES / "buildings_v2.gml"
 V3 = FIXTURES / "building_v3.gml"
-
-
-def row(city: City, source_id: str):
-    b = city.buildings
-    return b.loc[b["source_id"] == source_id].iloc[0]
 
 
 # -- hand-written fixtures ------------------------------------------------------------------
@@ -207,38 +203,33 @@ def test_truncated_xml_names_line_and_column(tmp_path):
     assert "truncated" in str(e.value) and isinstance(e.value.__cause__, etree.XMLSyntaxError)
 
 
-def test_unknown_crs_is_named(tmp_path):
-    path = tmp_path / "bad_crs.gml"
-    path.write_text(V2.read_text().replace("crs:EPSG::25832,crs:EPSG::7837", "crs:EPSG::999999"))
-    with pytest.raises(GeodataError, match=r"bad_crs\.gml.*unknown CRS .*999999"):
-        read_citygml(path)
-
-
-def test_wrong_formats_and_empty_file(tmp_path):
-    json_file = tmp_path / "city.json"
-    json_file.write_text('{"type": "CityJSON"}')
-    with pytest.raises(GeodataError, match=r"city\.json: line 1, column 1: not XML"):
-        read_citygml(json_file)
-    osm = tmp_path / "map.osm"
-    osm.write_text('<?xml version="1.0"?>\n<osm version="0.6"><node id="1"/></osm>')
-    with pytest.raises(GeodataError, match=r"map\.osm: line 2: the root element is <osm>"):
-        read_citygml(osm)
-    empty = tmp_path / "empty.gml"
-    empty.write_text("")
-    with pytest.raises(GeodataError, match=r"empty\.gml: the file is empty"):
-        read_citygml(empty)
-    with pytest.raises(GeodataError, match="no such file"):
-        read_citygml(tmp_path / "missing.gml")
-
-
-def test_a_city_model_without_buildings(tmp_path):
-    path = tmp_path / "roads.gml"
-    path.write_text(
+BAD_INPUT = {
+    "unknown crs": (
+        "bad_crs.gml",
+        V2.read_text().replace("crs:EPSG::25832,crs:EPSG::7837", "crs:EPSG::999999"),
+        r"bad_crs\.gml.*unknown CRS .*999999",
+    ),
+    "json": ("city.json", '{"type": "CityJSON"}', r"city\.json: line 1, column 1: not XML"),
+    "osm": (
+        "map.osm",
+        '<?xml version="1.0"?>\n<osm version="0.6"><node id="1"/></osm>',
+        r"map\.osm: line 2: the root element is <osm>, expected a CityGML <CityModel>",
+    ),
+    "empty": ("empty.gml", "", r"empty\.gml: the file is empty \(expected a CityGML"),
+    "missing": ("missing.gml", None, r"missing\.gml: no such file \(expected a CityGML"),
+    "no buildings": (
+        "roads.gml",
         '<CityModel xmlns="http://www.opengis.net/citygml/2.0" '
-        'xmlns:gml="http://www.opengis.net/gml"><cityObjectMember/></CityModel>'
-    )
-    with pytest.raises(GeodataError, match=r"roads\.gml: no building"):
-        read_citygml(path)
+        'xmlns:gml="http://www.opengis.net/gml"><cityObjectMember/></CityModel>',
+        r"roads\.gml: no building with usable LoD1-4 geometry",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_named(tmp_path, case):
+    name, content, pattern = BAD_INPUT[case]
+    rejects(read_citygml, tmp_path / name, content, pattern)
 
 
 def test_non_numeric_coordinates_name_line_and_building(tmp_path):

@@ -9,6 +9,7 @@ import pytest
 import shapely
 
 from tests.conftest import realdata_path
+from tests.geodata.util import rejects, row
 from twin.errors import ConfigError, GeodataError
 from twin.geodata.city import City
 from twin.geodata.citygml import read_citygml
@@ -17,11 +18,6 @@ from twin.geodata.cityjson import read_cityjson
 FIXTURES = Path(__file__).parent / "fixtures" / "cityjson"
 V11 = FIXTURES / "buildings_v11.city.json"
 SEQ = FIXTURES / "buildings.city.jsonl"
-
-
-def row(city: City, source_id: str):
-    b = city.buildings
-    return b.loc[b["source_id"] == source_id].iloc[0]
 
 
 # -- hand-written fixtures ------------------------------------------------------------------
@@ -151,13 +147,6 @@ def test_file_without_crs_needs_the_crs_option(tmp_path):
 # -- errors ----------------------------------------------------------------------------------
 
 
-def test_invalid_json_names_line_and_column(tmp_path):
-    path = tmp_path / "broken.city.json"
-    path.write_text('{\n  "type": "CityJSON",\n  "version": "2.0",\n  "CityObjects": {,}\n}')
-    with pytest.raises(GeodataError, match=r"broken\.city\.json: line 4, column 19: invalid JSON"):
-        read_cityjson(path)
-
-
 def test_invalid_jsonl_line(tmp_path):
     lines = SEQ.read_text().splitlines()
     lines[2] = lines[2][:40]  # the shed feature, cut
@@ -167,31 +156,49 @@ def test_invalid_jsonl_line(tmp_path):
         read_cityjson(path)
 
 
-def test_unknown_crs_is_named(tmp_path):
+def _unknown_crs() -> str:
     doc = json.loads(V11.read_text())
     doc["metadata"]["referenceSystem"] = "https://www.opengis.net/def/crs/EPSG/0/999999"
-    path = tmp_path / "crs.city.json"
-    path.write_text(json.dumps(doc))
-    with pytest.raises(GeodataError, match=r"crs\.city\.json.*unknown CRS .*999999"):
-        read_cityjson(path)
+    return json.dumps(doc)
 
 
-def test_wrong_formats_and_empty_file(tmp_path):
-    gml = Path(__file__).parent / "fixtures/citygml/buildings_v2.gml"
-    with pytest.raises(GeodataError, match=r"buildings_v2\.gml: line 1, column 1: invalid JSON"):
-        read_cityjson(gml)
-    geojson = tmp_path / "roads.json"
-    geojson.write_text('{"type": "FeatureCollection", "features": []}')
-    with pytest.raises(GeodataError, match=r"roads\.json: type is 'FeatureCollection', expected"):
-        read_cityjson(geojson)
-    seq = tmp_path / "features.jsonl"
-    seq.write_text(SEQ.read_text().split("\n", 1)[1])  # header line missing
-    with pytest.raises(GeodataError, match=r"features\.jsonl: line 1: .*'CityJSON' header"):
-        read_cityjson(seq)
-    empty = tmp_path / "empty.city.json"
-    empty.write_text("")
-    with pytest.raises(GeodataError, match=r"empty\.city\.json: the file is empty"):
-        read_cityjson(empty)
+BAD_INPUT = {
+    "invalid json": (
+        "broken.city.json",
+        '{\n  "type": "CityJSON",\n  "version": "2.0",\n  "CityObjects": {,}\n}',
+        r"broken\.city\.json: line 4, column 19: invalid JSON .*expected a CityJSON object",
+    ),
+    "unknown crs": ("crs.city.json", _unknown_crs(), r"crs\.city\.json.*unknown CRS .*999999"),
+    "gml": (
+        "buildings_v2.gml",
+        (Path(__file__).parent / "fixtures/citygml/buildings_v2.gml").read_text(),
+        r"buildings_v2\.gml: line 1, column 1: invalid JSON",
+    ),
+    "geojson": (
+        "roads.json",
+        '{"type": "FeatureCollection", "features": []}',
+        r"roads\.json: type is 'FeatureCollection', expected a 'CityJSON' object",
+    ),
+    "no header": (
+        "features.jsonl",
+        SEQ.read_text().split("\n", 1)[1],
+        r"features\.jsonl: line 1: .*'CityJSON' header",
+    ),
+    "empty": ("empty.city.json", "", r"empty\.city\.json: the file is empty \(expected a CityJSON"),
+    "missing": ("missing.city.json", None, r"missing\.city\.json: no such file"),
+    "no buildings": (
+        "none.city.json",
+        '{"type": "CityJSON", "version": "2.0", "CityObjects": {}, "vertices": [], '
+        '"metadata": {"referenceSystem": "EPSG:25832"}}',
+        r"none\.city\.json: no building with usable LoD1-4 geometry",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_named(tmp_path, case):
+    name, content, pattern = BAD_INPUT[case]
+    rejects(read_cityjson, tmp_path / name, content, pattern)
 
 
 def test_bad_vertex_index_names_the_object(tmp_path):

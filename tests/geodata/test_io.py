@@ -126,6 +126,11 @@ def test_detects_binary_gis_formats(tmp_path):
         ("page.xml", b"<html><body>hi</body></html>", "neither OSM nor CityGML"),
         ("notes.json", b"[1, 2, 3]", "a JSON list"),
         ("broken.json", b'{"type": CityJSON}', "invalid JSON at line 1, column 10"),
+        (
+            "cut.city.json",
+            b'{"version": "2.0", "CityObjects": {"a": {"type": "Building"}, ' + b" " * 70_000,
+            r"line 1, column 70063: Expecting .*; expected a GeoJSON or CityJSON document",
+        ),
         ("text.osm", b"hello world", "unknown text format"),
         ("blob.pbf", b"\x00\x01\x02\x03" * 20, "unknown binary format"),
         ("data.geojson.gz", gzip.compress(b'{"type": "FeatureCollection"}'), "not OSM XML"),

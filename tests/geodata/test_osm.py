@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from tests.geodata.util import rejects
 from twin.errors import GeodataError
 from twin.geodata.city import City
 from twin.geodata.osm import ATTRIBUTION, read_osm
@@ -230,23 +231,40 @@ def test_save_and_load_round_trip(tmp_path):
 # --- bad input ---------------------------------------------------------------------------
 
 
-def test_missing_file(tmp_path):
-    with pytest.raises(GeodataError, match=r"nope\.osm: no such file \(expected an OpenStreetMap"):
-        read_osm(tmp_path / "nope.osm")
+_TWO_NODES = '<node id="1" lat="49.48" lon="8.44"/><node id="2" lat="49.49" lon="8.44"/>'
+BAD_INPUT = {
+    "missing": ("nope.osm", None, r"nope\.osm: no such file \(expected an OpenStreetMap"),
+    "directory": ("", None, r": not a file"),
+    "empty": ("empty.osm", b"", r"empty\.osm: empty file \(expected an OpenStreetMap"),
+    "json": (
+        "city.osm",
+        '{"type": "FeatureCollection", "features": []}',
+        r"city\.osm: not an OpenStreetMap file.*byte 0",
+    ),
+    "html": (
+        "page.osm",
+        "<html><body>Not found</body></html>",
+        r"page\.osm: not valid OSM XML.*top-level element: html",
+    ),
+    "no buildings": (
+        "road.osm",
+        f'<osm version="0.6">{_TWO_NODES}<way id="1"><nd ref="1"/><nd ref="2"/>'
+        '<tag k="highway" v="residential"/></way></osm>',
+        r"road\.osm: no buildings found",
+    ),
+    "no footprint": (
+        "bad.osm",
+        f'<osm version="0.6">{_TWO_NODES}<way id="1"><nd ref="1"/><nd ref="2"/><nd ref="1"/>'
+        '<tag k="building" v="yes"/></way></osm>',
+        r"bad\.osm: none of the 1 buildings",
+    ),
+}
 
 
-def test_empty_file(tmp_path):
-    path = tmp_path / "empty.osm"
-    path.write_bytes(b"")
-    with pytest.raises(GeodataError, match=r"empty\.osm: empty file \(expected an OpenStreetMap"):
-        read_osm(path)
-
-
-def test_json_named_osm(tmp_path):
-    path = tmp_path / "city.osm"
-    path.write_text('{"type": "FeatureCollection", "features": []}')
-    with pytest.raises(GeodataError, match=r"city\.osm: not an OpenStreetMap file.*byte 0"):
-        read_osm(path)
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_named(tmp_path, case):
+    name, content, pattern = BAD_INPUT[case]
+    rejects(read_osm, tmp_path / name, content, pattern)
 
 
 def test_truncated_xml_names_the_line(tmp_path):
@@ -282,34 +300,6 @@ def test_truncated_pbf(tmp_path):
         GeodataError, match=r"cut\.osm\.pbf: not valid OSM PBF .*osmium says: PBF error"
     ):
         read_osm(cut)
-
-
-def test_file_without_buildings(tmp_path):
-    path = tmp_path / "road.osm"
-    path.write_text(
-        '<osm version="0.6"><node id="1" lat="49.48" lon="8.44"/>'
-        '<node id="2" lat="49.49" lon="8.44"/>'
-        '<way id="1"><nd ref="1"/><nd ref="2"/><tag k="highway" v="residential"/></way></osm>'
-    )
-    with pytest.raises(GeodataError, match=r"road\.osm: no buildings found"):
-        read_osm(path)
-
-
-def test_no_usable_footprint(tmp_path):
-    path = tmp_path / "bad.osm"
-    path.write_text(
-        '<osm version="0.6"><node id="1" lat="49.48" lon="8.44"/>'
-        '<node id="2" lat="49.49" lon="8.44"/>'
-        '<way id="1"><nd ref="1"/><nd ref="2"/><nd ref="1"/><tag k="building" v="yes"/></way>'
-        "</osm>"
-    )
-    with pytest.raises(GeodataError, match=r"bad\.osm: none of the 1 buildings"):
-        read_osm(path)
-
-
-def test_directory_is_not_a_file(tmp_path):
-    with pytest.raises(GeodataError, match="not a file"):
-        read_osm(tmp_path)
 
 
 def test_incomplete_multipolygons_are_reported(tmp_path, caplog):
@@ -358,15 +348,6 @@ def test_cli_import_turns_broken_osm_into_exit_code_2(tmp_path, capsys):
     assert not out.exists()
     assert main(["import", str(FIXTURES / "building_parts.osm"), "--out", str(out)]) == 0
     assert City.load(out).n_buildings == 3
-
-
-def test_html_named_osm(tmp_path):
-    path = tmp_path / "page.osm"
-    path.write_text("<html><body>Not found</body></html>")
-    with pytest.raises(
-        GeodataError, match=r"page\.osm: not valid OSM XML.*top-level element: html"
-    ):
-        read_osm(path)
 
 
 def test_outline_tagged_as_part_too(tmp_path):

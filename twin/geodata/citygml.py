@@ -169,19 +169,7 @@ def read_citygml(
         finally:
             if bar is not None:
                 bar.close()
-    reader.log_summary()
-    return finish_city(
-        reader.records,
-        reader.builder,
-        reader.ctx,
-        fmt="citygml",
-        path=path,
-        file_crs=reader.file_srs,
-        crs=crs,
-        axis_swap=True,
-        wanted=wanted,
-        started=started,
-    )
+    return finish_city(reader, fmt="citygml", crs=crs, axis_swap=True, started=started)
 
 
 def _flips(node: Any, stop: Any, *, inclusive: bool = False) -> bool:
@@ -245,7 +233,7 @@ class _Reader:
         self.wanted = wanted
         self.records: list[BuildingRecord] = []
         self.builder = surf.SurfaceBuilder()
-        self.file_srs: str | None = None
+        self.file_crs: str | None = None
         self.skipped = Skipped()
         self.unresolved = 0
         self.n_buildings = 0
@@ -264,8 +252,8 @@ class _Reader:
         for _event, elem in context:
             tag = elem.tag
             if tag in _ENVELOPE_TAGS:
-                if self.file_srs is None and elem.get("srsName"):
-                    self.file_srs = elem.get("srsName")
+                if self.file_crs is None and elem.get("srsName"):
+                    self.file_crs = elem.get("srsName")
                 continue
             if tag in _BUILDING_TAGS:
                 self._building(elem)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
+from typing import Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -357,27 +358,31 @@ def _lat_first(crs: pyproj.CRS) -> bool:
     return bool(axes) and axes[0].direction.lower() == "north"
 
 
+class ModelReader(Protocol):
+    """What :func:`finish_city` needs of a CityGML or CityJSON reader after reading."""
+
+    path: Path
+    wanted: float | None
+    records: list[BuildingRecord]
+    builder: surf.SurfaceBuilder
+    ctx: ContextObjects
+    file_crs: str | None
+
+    def log_summary(self) -> None:
+        """Log what was skipped."""
+
+
 def finish_city(
-    records: list[BuildingRecord],
-    builder: surf.SurfaceBuilder,
-    context: ContextObjects,
-    *,
-    fmt: str,
-    path: Path,
-    file_crs: str | None,
-    crs: str | None,
-    axis_swap: bool,
-    wanted: float | None,
-    started: float,
+    reader: ModelReader, *, fmt: str, crs: str | None, axis_swap: bool, started: float
 ) -> City:
     """Assemble the City of one file with its context layers and log what was read.
 
     Parameters
     ----------
-    records, builder, fmt, path, file_crs, crs, axis_swap, wanted
+    reader : ModelReader
+        The reader after reading: records, polygons, context objects, the file's CRS.
+    fmt, crs, axis_swap
         As for :func:`assemble_city`.
-    context : ContextObjects
-        The file's non-building objects.
     started : float
         :func:`time.perf_counter` when reading began, for the log.
 
@@ -386,17 +391,21 @@ def finish_city(
     City
         With :attr:`City.context` set.
     """
+    reader.log_summary()
+    path = reader.path
     city = assemble_city(
-        records,
-        builder,
+        reader.records,
+        reader.builder,
         fmt=fmt,
         path=path,
-        file_crs=file_crs,
+        file_crs=reader.file_crs,
         crs=crs,
         axis_swap=axis_swap,
-        wanted=wanted,
+        wanted=reader.wanted,
     )
-    city.context = context_layers(context, file_crs or crs, city.buildings.crs, axis_swap=axis_swap)
+    city.context = context_layers(
+        reader.ctx, reader.file_crs or crs, city.buildings.crs, axis_swap=axis_swap
+    )
     log.info(
         "%s: %d buildings (%d parts) read in %.2f s",
         path,

@@ -122,19 +122,7 @@ def read_cityjson(
         reader.read_seq(progress)
     else:
         reader.read_document(progress)
-    reader.log_summary()
-    return finish_city(
-        reader.records,
-        reader.builder,
-        reader.ctx,
-        fmt="cityjson",
-        path=path,
-        file_crs=reader.file_crs,
-        crs=crs,
-        axis_swap=False,
-        wanted=wanted,
-        started=started,
-    )
+    return finish_city(reader, fmt="cityjson", crs=crs, axis_swap=False, started=started)
 
 
 def _json_error(path: Path, err: json.JSONDecodeError) -> GeodataError:

@@ -163,7 +163,8 @@ def _json_format(path: Path, text: bytes) -> str:
         ) from err
     except json.JSONDecodeError as err:
         raise GeodataError(
-            f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
+            f"{path}: invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}; "
+            "expected a GeoJSON or CityJSON document (is the file truncated?)"
         ) from err
     kind = doc.get("type") if isinstance(doc, dict) else None
     found = f'top-level "type" is {kind!r}' if kind else 'no top-level "type" member'
