@@ -202,6 +202,17 @@ def test_buckets_match_pandas(filled):
     assert set(one["device"]) == {"dev-05"} and one["n"].sum() == (sel["device"] == "dev-05").sum()
 
 
+def test_times_as_strings_and_pandas(filled):
+    store, _ = filled
+    t = T0 + timedelta(hours=2)
+    a = store.as_of(t)
+    assert a.equals(store.as_of(t.isoformat()))
+    assert a.equals(store.as_of(pd.Timestamp(t)))
+    assert a.equals(store.as_of(t.replace(tzinfo=None)))  # naive = UTC
+    with pytest.raises(ConfigError, match="expected an ISO 8601 time"):
+        store.as_of("yesterday")
+
+
 def test_bucket_width_errors(filled):
     store, _ = filled
     with pytest.raises(ConfigError, match="invalid bucket width"):

@@ -59,6 +59,11 @@ def _ts(t: datetime | None) -> datetime | None:
         return None
     if isinstance(t, pd.Timestamp):
         t = t.to_pydatetime()
+    elif isinstance(t, str):
+        try:
+            t = datetime.fromisoformat(t)
+        except ValueError as err:
+            raise ConfigError(f"expected an ISO 8601 time, got {t!r}") from err
     if not isinstance(t, datetime):
         raise ConfigError(f"expected a datetime, got {t!r}")
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
