@@ -11,14 +11,22 @@ ODbL 1.0).
              (``shapely.ops.transform``), heights parsed per row, rows as a list of dicts.
 * GDAL    -- for reference: GDAL's OSM driver via pyogrio + ``to_crs`` (C++; no building
              parts, no heights, and it rejects files whose ids are not increasing).
+
+Each method runs in a fresh interpreter (``--worker NAME``), so that its peak resident memory
+(``ru_maxrss``) is its own; the table shows best wall and CPU time of ``--repeat`` runs after a
+warm-up, buildings per second, peak memory and the ratios to ours.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import geopandas as gpd
@@ -54,7 +62,9 @@ def naive(path: Path) -> int:
                 geom = shapely.from_wkb(bytes.fromhex(wkb.create_multipolygon(a)))
             except RuntimeError:
                 return
-            geom = shapely.ops.transform(tr.transform, geom)  # the classic per-geometry call
+            with warnings.catch_warnings():  # deprecated in shapely 2.1, still the classic way
+                warnings.simplefilter("ignore", DeprecationWarning)
+                geom = shapely.ops.transform(tr.transform, geom)  # per-geometry call
             height = parse_length(a.tags.get("height"))
             levels = parse_length(a.tags.get("building:levels"))
             if height is None:
@@ -94,29 +104,48 @@ def timed(func, path: Path, repeat: int) -> tuple[float, float, int]:
     return min(walls), min(cpus), n
 
 
+METHODS = {"ours": ours, "naive": naive, "GDAL (reference)": gdal}
+
+
+def worker(name: str, path: Path, repeat: int) -> None:
+    """Time one method in this process and print its figures as one JSON line."""
+    wall, cpu, n = timed(METHODS[name], path, repeat)
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    print(json.dumps({"wall": wall, "cpu": cpu, "n": n, "peak_mb": peak_mb}))
+
+
+def run_worker(name: str, path: Path, repeat: int) -> dict:
+    """Run :func:`worker` in a fresh interpreter; return its figures."""
+    cmd = [sys.executable, __file__, str(path), "--repeat", str(repeat), "--worker", name]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("path", nargs="?", type=Path, default=DEFAULT)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--worker", choices=sorted(METHODS), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.path, args.repeat)
+        return
     print(f"file: {args.path} ({args.path.stat().st_size / 1e6:.1f} MB), best of {args.repeat}")
-    results = {
-        name: timed(f, args.path, args.repeat)
-        for name, f in [("ours", ours), ("naive", naive), ("GDAL (reference)", gdal)]
-    }
-    base_wall, base_cpu = results["ours"][0], results["ours"][1]
+    results = {name: run_worker(name, args.path, args.repeat) for name in METHODS}
+    base = results["ours"]
     print(
         f"{'method':<18} {'wall s':>7} {'CPU s':>7} {'buildings':>10} {'buildings/s':>12} "
-        f"{'wall/ours':>10} {'CPU/ours':>9}"
+        f"{'peak MB':>8} {'wall/ours':>10} {'CPU/ours':>9}"
     )
-    for name, (wall, cpu, n) in results.items():
+    for name, r in results.items():
         print(
-            f"{name:<18} {wall:7.3f} {cpu:7.3f} {n:10d} {n / wall:12,.0f} "
-            f"{wall / base_wall:9.2f}x {cpu / base_cpu:8.2f}x"
+            f"{name:<18} {r['wall']:7.3f} {r['cpu']:7.3f} {r['n']:10d} {r['n'] / r['wall']:12,.0f} "
+            f"{r['peak_mb']:8.0f} {r['wall'] / base['wall']:9.2f}x {r['cpu'] / base['cpu']:8.2f}x"
         )
+    naive = results["naive"]
     print(
-        f"naive / ours = {results['naive'][0] / base_wall:.1f}x wall, "
-        f"{results['naive'][1] / base_cpu:.1f}x CPU ({os.getloadavg()[0]:.1f} load average)"
+        f"naive / ours = {naive['wall'] / base['wall']:.1f}x wall, "
+        f"{naive['cpu'] / base['cpu']:.1f}x CPU ({os.getloadavg()[0]:.1f} load average)"
     )
 
 
