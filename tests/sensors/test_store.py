@@ -398,6 +398,12 @@ def test_bad_files(tmp_path):
     con.close()
     with pytest.raises(StoreError, match="schema version 99 is newer"):
         Store(newer)
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE something (x INTEGER)")
+    con.close()
+    with pytest.raises(StoreError, match="not a twin sensor database"):
+        Store(other, read_only=True)
 
 
 def test_locked_by_another_process(tmp_path):

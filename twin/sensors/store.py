@@ -87,7 +87,13 @@ class Store:
                 self._con.close()
                 raise StoreError(f"{self.path}: cannot create the schema: {err}") from err
         self._keys = DeviceKeys()
-        self._keys.load(self.cursor())
+        try:
+            self._keys.load(self.cursor())
+        except duckdb.Error as err:
+            self.close()
+            raise StoreError(
+                f"{self.path}: not a twin sensor database (no devices table): {err}"
+            ) from err
 
     # --- connections --------------------------------------------------------------------
 
