@@ -464,3 +464,15 @@ def test_any_redelivery_pattern_stores_each_message_once(picks, cuts):
         assert len(got) == len(want)
         merged = _key(got).merge(_key(want), on=["device", "quantity"])
         assert (merged["time_x"] == merged["time_y"]).all()
+
+
+def test_two_store_objects_on_one_file_agree_on_device_keys(tmp_path):
+    path = tmp_path / "two.duckdb"
+    with Store(path) as a, Store(path) as b:  # DuckDB shares one instance within a process
+        a.write([uplink("x", T0, 1, [Reading("q", 1.0)])])
+        b.write([uplink("y", T0, 1, [Reading("q", 2.0)])])
+        a.write([uplink("y", T0 + STEP, 2, [Reading("q", 3.0)])])
+        b.write([uplink("x", T0 + STEP, 2, [Reading("q", 4.0)])])
+        devices = a.devices()
+        assert sorted(devices["device"]) == ["x", "y"]
+        assert a.latest().set_index("device")["value"].to_dict() == {"x": 4.0, "y": 3.0}

@@ -159,6 +159,7 @@ class Store:
             Number of devices written.
         """
         self._check_writable()
+        self._keys.load(self.cursor())  # current keys, also those another Store object added
         rows = []
         for dev in registry:
             eui = normalize_dev_eui(dev.dev_eui) if dev.dev_eui else None

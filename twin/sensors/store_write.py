@@ -258,6 +258,10 @@ def _ensure_devices(
     keys: dict[str, int] = {}
     seen: dict[int, list[Any]] = {}  # key → [first, last, location, format, app]
     new: dict[int, Message] = {}
+    if any(device_keys.key_for(m.device_id, m.dev_eui) is None for m in messages):
+        # A device we have not seen: refresh the cache inside this transaction, in case another
+        # Store object on the same file (in this process) added it or took the next key.
+        device_keys.load(cur)
     for m in messages:
         key = keys.get(m.device_id)
         if key is None:
