@@ -378,6 +378,10 @@ def test_reopen_keeps_data_and_device_keys(tmp_path):
             "b": 2.0,
             "c": 3.0,
         }
+    with Store(path) as writer:
+        with pytest.raises(StoreError, match="already open in this process"):
+            Store(path, read_only=True)
+        assert len(writer.devices()) == 3
     with Store(path, read_only=True) as store:
         assert len(store.devices()) == 3
         with pytest.raises(StoreError, match="read-only"):

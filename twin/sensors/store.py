@@ -446,6 +446,11 @@ def _open_error(path: str, err: Exception) -> str:
             f"{path}: the sensor database is held by another process ({text}); DuckDB allows "
             "one writing process: stop it, or read through that process"
         )
+    if "different configuration" in text:
+        return (
+            f"{path}: the sensor database is already open in this process with another mode "
+            f"({text}); read through that Store's cursor()"
+        )
     return f"{path}: cannot open the sensor database: {text}"
 
 
