@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
+import select
+import struct
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -249,3 +255,46 @@ def test_subprocess_bad_input(tmp_path, name, content, extra):
     errors = [line for line in r.stderr.splitlines() if line.startswith("twin: error:")]
     assert len(errors) == 1 and (name in errors[0] or "EPSG:999999" in errors[0])
     assert not (tmp_path / "x.parquet").exists()
+
+
+def _run_in_terminal(*args: str, cwd: Path, timeout: float = 180.0) -> tuple[int, str]:
+    """Run ``python -m twin ARGS`` with stdout and stderr on a pseudo-terminal (120 columns)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "twin", *args], cwd=cwd, env=env, stdout=slave, stderr=slave
+    )
+    os.close(slave)
+    out = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        code = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            proc.kill()
+    return code, out.decode(errors="replace")
+
+
+@pytest.mark.slow  # two interpreter start-ups
+def test_import_shows_a_progress_bar_on_a_terminal_only(tmp_path):
+    src = realdata_path("citygml/Potsdam_LoD1.gml")
+    code, text = _run_in_terminal("import", str(src), "--out", "t.parquet", cwd=tmp_path)
+    assert code == 0, text
+    # tqdm's bar over the bytes of the file, finished at 100 %.
+    assert "Potsdam_LoD1.gml: 100%|" in text and "1.38M/1.38M" in text
+    assert "imported 97 buildings" in text
+    r = _run("import", str(src), "--out", "p.parquet", cwd=tmp_path)
+    assert r.returncode == 0 and "%|" not in r.stderr  # piped: no bar, only the summary

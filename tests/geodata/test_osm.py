@@ -54,7 +54,7 @@ def test_multipolygon_with_hole():
     city = read_osm(path)
     assert isinstance(city, City)
     assert city.crs == "EPSG:25832"
-    assert city.sources == ["multipolygon_hole.osm"]
+    assert city.sources == [str(path)]
     assert city.attribution == [ATTRIBUTION]
     assert city.n_buildings == 1
     b = row(city, "osm/r1")

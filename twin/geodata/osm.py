@@ -118,7 +118,7 @@ def read_osm(path: str | Path, *, crs: str | None = None, progress: bool = False
     city = City(
         buildings=table,
         label=f"{_stem(path)} (OSM)",
-        sources=[path.name],
+        sources=[str(path)],  # as given, like every importer
         attribution=[ATTRIBUTION],
     )
     log.info(
