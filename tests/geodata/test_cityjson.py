@@ -210,6 +210,50 @@ def test_bad_vertex_index_names_the_object(tmp_path):
         read_cityjson(path)
 
 
+def test_degenerate_polygons_and_invalid_footprints_are_counted(tmp_path, caplog):
+    box_v, box_b = _box(0, 0, 10, 10, 0, 9, 0)
+    # A second building: one self-intersecting ground polygon (a bow tie) and a roof.
+    tie = [(20, 0, 0), (30, 10, 0), (30, 0, 0), (20, 10, 0)]
+    roof = [(20, 0, 5), (30, 0, 5), (30, 10, 5), (20, 10, 5)]
+    box_b[0].append([[0, 1]])  # a "polygon" of two vertices in the box's shell
+    doc = {
+        "type": "CityJSON",
+        "version": "2.0",
+        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
+        "CityObjects": {
+            "box": {
+                "type": "Building",
+                "geometry": [{"type": "Solid", "lod": "1", "boundaries": box_b}],
+            },
+            "tie": {
+                "type": "Building",
+                "geometry": [
+                    {
+                        "type": "MultiSurface",
+                        "lod": "2",
+                        "boundaries": [[[8, 9, 10, 11]], [[12, 13, 14, 15]]],
+                        "semantics": {
+                            "surfaces": [{"type": "GroundSurface"}, {"type": "RoofSurface"}],
+                            "values": [0, 1],
+                        },
+                    }
+                ],
+            },
+        },
+        "vertices": [*box_v, *tie, *roof],
+    }
+    path = tmp_path / "odd.city.json"
+    path.write_text(json.dumps(doc))
+    with caplog.at_level(logging.INFO, logger="twin.geodata"):
+        city = read_cityjson(path)
+    assert "odd.city.json: dropped 1 degenerate polygons" in caplog.text
+    assert "odd.city.json: 1 footprint polygons were invalid" in caplog.text
+    b = city.buildings.set_index("source_id")
+    assert b.loc["box", "geometry"].area == pytest.approx(100.0)
+    assert b.loc["tie", "geometry"].is_valid
+    assert b.loc["tie", "geometry"].area == pytest.approx(50.0)  # two triangles of the tie
+
+
 # -- real data -------------------------------------------------------------------------------
 
 

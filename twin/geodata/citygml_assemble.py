@@ -141,6 +141,12 @@ def assemble_city(
         ``crs`` is not given.
     """
     batch = builder.build(n_rows=len(records))
+    if builder.dropped:
+        log.warning(
+            "%s: dropped %d degenerate polygons (fewer than 3 distinct corners)",
+            path,
+            builder.dropped,
+        )
     counts = batch.polys_per_row()
     if not len(records) or not counts.any():
         if wanted is not None:
@@ -161,7 +167,7 @@ def assemble_city(
     prism = surf.prism_rows(batch, zmin, zmax)
     lods = np.array([r.lod for r in records])
     keep_surfaces = (lods >= 2) | ~prism
-    shapes = surf.footprints(batch, types)
+    shapes = surf.footprints(batch, types, label=str(path))
     surfaces, codes = surf.pack(batch, types, keep_surfaces)
 
     # The ground under a building part is the lowest point of its whole building, so a

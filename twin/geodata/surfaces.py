@@ -13,6 +13,8 @@ a polygon without semantics, classified by :func:`classify`.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import shapely
 from shapely import GeometryType
@@ -31,6 +33,8 @@ __all__ = [
     "pack",
     "prism_rows",
 ]
+
+log = logging.getLogger(__name__)
 
 #: |n_z| below which a polygon counts as a wall (about 6° from vertical).
 WALL_NZ = 0.1
@@ -144,7 +148,7 @@ def prism_rows(batch: SurfaceBatch, zmin: np.ndarray, zmax: np.ndarray) -> np.nd
     return ~bad & (batch.polys_per_row() > 0)
 
 
-def footprints(batch: SurfaceBatch, types: np.ndarray) -> np.ndarray:
+def footprints(batch: SurfaceBatch, types: np.ndarray, *, label: str = "") -> np.ndarray:
     """Return the 2D footprint of every row.
 
     The footprint is the union of the row's ground polygons projected to 2D. Rows without
@@ -157,6 +161,8 @@ def footprints(batch: SurfaceBatch, types: np.ndarray) -> np.ndarray:
         The polygons.
     types : numpy.ndarray
         Their codes after :func:`classify`.
+    label : str, optional
+        The file, for the log message that counts polygons repaired with ``make_valid``.
 
     Returns
     -------
@@ -189,6 +195,12 @@ def footprints(batch: SurfaceBatch, types: np.ndarray) -> np.ndarray:
     invalid = ~shapely.is_valid(flat)
     if invalid.any():
         flat[invalid] = shapely.make_valid(flat[invalid])
+        log.info(
+            "%s%d footprint polygons were invalid in plan (self-intersecting or "
+            "vertical); repaired with make_valid",
+            f"{label}: " if label else "",
+            int(invalid.sum()),
+        )
     counts = np.bincount(sub.poly_row, minlength=batch.n_rows)
     starts = np.concatenate([[0], np.cumsum(counts)])
     single = np.flatnonzero(counts == 1)
