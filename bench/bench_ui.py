@@ -66,11 +66,11 @@ def quiet_twin(buildings: int, folder: Path):
 def orbit(plotter: pv.Plotter, frames: int) -> list[float]:
     """Render ``frames`` frames while rotating the camera; return seconds per frame."""
     times = []
-    plotter.render()
+    plotter.render_window.Render()
     for _ in range(frames):
         plotter.camera.azimuth += 3.0
         t0 = time.perf_counter()
-        plotter.render()
+        plotter.render_window.Render()
         times.append(time.perf_counter() - t0)
     return times
 

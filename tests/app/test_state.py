@@ -242,6 +242,7 @@ def test_new_reading_recolours_its_building_within_a_second(app):
         received_at=now,
         readings=[Reading("co2", 1990.0, "ppm")],
     )
+    app.tick()  # settle: panels run on their own 3 s cadence, not inside the measurement
     started = time.monotonic()
     twin.writer.submit(message)
     deadline = started + 1.0

@@ -45,6 +45,9 @@ REFRESH_SECONDS = 0.25
 PANEL_SECONDS = 3.0
 #: Pixels the mouse may move between press and release for a click (more is a drag).
 CLICK_SLOP = 5.0
+#: Seconds after a frame when it is sent once more: VTK encodes images in a thread and the
+#: first push may carry the previous image, whose re-send trame-vtk can give up on.
+FOLLOWUP_SECONDS = 0.5
 #: Least seconds between two recolourings: new readings show within this plus one frame.
 MIN_REFRESH_SECONDS = 0.2
 #: Seconds between two recolourings without new readings (readings grow stale).
@@ -104,6 +107,7 @@ class TwinApp:
         self._dirty_frame = False
         self._results: list[dict] = []
         self._starting = True
+        self._followup: float | None = None
         self._last_refresh = 0.0
         self._home = twin.home.camera_position()
         cfg = twin.config
@@ -159,6 +163,7 @@ class TwinApp:
         s.caption_values = []
         s.tour_stops = 0
         s.frames = 0
+        s.history_loading = self._history_loading()
 
     def _quantity_items(self, lang: str) -> list[dict[str, str]]:
         items = [{"value": q["key"], "title": q["label"]} for q in self.twin.quantities(lang)]
@@ -539,11 +544,15 @@ class TwinApp:
             self._step_flight(now)
         if s.live:
             self.refresh()
+        if self._dirty_frame:  # the new colours first, the panels after
+            self._push_frame()
+            self._followup = now + FOLLOWUP_SECONDS
+        elif self._followup is not None and now >= self._followup:
+            self._followup = None
+            self._push_frame()
         if now - self._last_panel >= PANEL_SECONDS:
             self._last_panel = now
             self._update_panels()
-        if self._dirty_frame:
-            self._push_frame()
         s.flush()
 
     def _step_flight(self, now: float) -> None:
@@ -571,6 +580,10 @@ class TwinApp:
         self._drain_store()
         s.banner = self._status_banner()
         self._drain_store()
+        loading = self._history_loading()
+        if s.history_loading and not loading:
+            self.refresh(force=True)  # the whole history is in: recolour at once
+        s.history_loading = loading
         if s.selected_row is not None and s.selected_row >= 0:
             s.card = card_view(
                 self.twin.building_card(int(s.selected_row), s.lang), s.lang, simple=s.simple
@@ -618,6 +631,12 @@ class TwinApp:
         return {
             str(d): tuple(p) for d, p in zip(devices, self.twin.device_positions(), strict=True)
         }
+
+    def _history_loading(self) -> bool:
+        """Whether the demo simulator still backfills its history (the UI says so)."""
+        run = getattr(getattr(self.twin, "_services", None), "simulator", None)
+        backfilled = getattr(run, "backfilled", None)
+        return backfilled is not None and not backfilled.is_set()
 
     def _drain_store(self) -> None:
         """Finish a result a store query left open on this thread's DuckDB connection.

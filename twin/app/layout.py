@@ -391,7 +391,18 @@ def _sensor_table(app: TwinApp) -> None:
 
 def _timebar(app: TwinApp) -> None:
     ctrl = app.server.controller
-    with html.Div(v_if="!kiosk", classes="twin-timebar", raw_attrs=['data-testid="timebar"']):
+    with html.Div(
+        v_if="!kiosk",
+        classes="twin-timebar",
+        raw_attrs=['data-testid="timebar"', ':data-loading="history_loading"'],
+    ):
+        v3.VProgressCircular(
+            v_if="history_loading",
+            indeterminate=True,
+            size=20,
+            width=2,
+            raw_attrs=[":aria-label=\"labels['app.loading']\"", 'data-testid="history-loading"'],
+        )
         html.Span("{{ labels['time.title'] }}", classes="twin-text")
         v3.VBtn(
             icon=("playing ? 'mdi-pause' : 'mdi-play'",),

@@ -203,7 +203,7 @@ def in_view(plotter: pv.Plotter, points: Sequence[Any]) -> np.ndarray:
     return mask
 
 
-def quick_image_delivery(protocol: Any, *, delay: float = 0.05) -> int:
+def quick_image_delivery(protocol: Any, *, delay: float = 0.1) -> int:
     """Re-render a stale remote-view image after ``delay`` seconds instead of 0.5 s.
 
     VTK encodes frames in a background thread: the first push after a change may carry the
