@@ -214,3 +214,20 @@ def test_ingest_refuses_a_password_on_the_command_line(tmp_path, capsys):
     assert code == 2
     err = capsys.readouterr().err
     assert "TWIN_MQTT_PASSWORD" in err and "secret" not in err
+
+
+@pytest.mark.mqtt
+def test_ingest_exits_2_when_the_broker_refuses_the_credentials(tmp_path, capsys):
+    locked = MosquittoBroker(tmp_path / "locked")
+    locked.config.write_text(
+        locked.config.read_text().replace("allow_anonymous true", "allow_anonymous false")
+    )
+    locked.start()
+    try:
+        code = main(["ingest", "--mqtt", f"mqtt://nobody@127.0.0.1:{locked.port}",
+                     "--db", str(tmp_path / "x.duckdb"), "--client-id", "refused"])  # fmt: skip
+    finally:
+        locked.kill()
+    assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("twin: error:") and "Not authorized" in err[-1]

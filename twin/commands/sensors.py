@@ -245,8 +245,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             ingest.start()
             try:
                 while not stop.wait(0.5):
-                    if ingest.refused is not None and not ingest.connected:
-                        # refused (bad credentials, not authorised): retrying will not help
+                    if ingest.fatal and not ingest.connected:
+                        # bad credentials, not authorised, banned: retrying will not help
                         raise MQTTError(
                             f"{ingest.settings.url} refused the connection: {ingest.refused}"
                         )

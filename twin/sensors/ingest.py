@@ -67,6 +67,17 @@ DEFAULT_SESSION_EXPIRY = 7 * 24 * 3600
 #: PUBACK fixed header and packet layout (MQTT 3.1.1 and 5: reason "success" may be omitted).
 _PUBACK_BYTE = 0x40
 _PUBACK = struct.Struct("!BBH")
+#: CONNACK refusals that retrying will not cure (credentials, permissions, client id).
+FATAL_REFUSALS = frozenset(
+    {
+        "Unsupported protocol version",
+        "Client identifier not valid",
+        "Bad user name or password",
+        "Not authorized",
+        "Banned",
+        "Bad authentication method",
+    }
+)
 #: Formats the ingest accepts.
 FORMATS = ("auto", "ttn", "chirpstack", "chirpstack3", "generic")
 
@@ -232,6 +243,7 @@ class Ingest:
         self._stopping = threading.Event()
         self._stats_thread: threading.Thread | None = None
         self.refused: str | None = None
+        self.fatal = False
         self.counters = {
             "messages": 0,
             "decode_errors": 0,
@@ -340,9 +352,11 @@ class Ingest:
     def _on_connect(self, client, userdata, flags, reason, properties) -> None:
         if reason.is_failure:
             self.refused = str(reason)
+            self.fatal = self.refused in FATAL_REFUSALS
             log.error("ingest: %s refused the connection: %s", self.settings.url, reason)
             return
         self.refused = None
+        self.fatal = False
         with self._lock:
             self._generation += 1
         self.counters["connects"] += 1
