@@ -216,34 +216,24 @@ def test_degenerate_polygons_and_invalid_footprints_are_counted(tmp_path, caplog
     tie = [(20, 0, 0), (30, 10, 0), (30, 0, 0), (20, 10, 0)]
     roof = [(20, 0, 5), (30, 0, 5), (30, 10, 5), (20, 10, 5)]
     box_b[0].append([[0, 1]])  # a "polygon" of two vertices in the box's shell
-    doc = {
-        "type": "CityJSON",
-        "version": "2.0",
-        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
-        "CityObjects": {
-            "box": {
-                "type": "Building",
-                "geometry": [{"type": "Solid", "lod": "1", "boundaries": box_b}],
-            },
-            "tie": {
-                "type": "Building",
-                "geometry": [
-                    {
-                        "type": "MultiSurface",
-                        "lod": "2",
-                        "boundaries": [[[8, 9, 10, 11]], [[12, 13, 14, 15]]],
-                        "semantics": {
-                            "surfaces": [{"type": "GroundSurface"}, {"type": "RoofSurface"}],
-                            "values": [0, 1],
-                        },
-                    }
-                ],
-            },
+    objects = {
+        "box": {"type": "Building", "geometry": [_solid(box_b)]},
+        "tie": {
+            "type": "Building",
+            "geometry": [
+                {
+                    "type": "MultiSurface",
+                    "lod": "2",
+                    "boundaries": [[[8, 9, 10, 11]], [[12, 13, 14, 15]]],
+                    "semantics": {
+                        "surfaces": [{"type": "GroundSurface"}, {"type": "RoofSurface"}],
+                        "values": [0, 1],
+                    },
+                }
+            ],
         },
-        "vertices": [*box_v, *tie, *roof],
     }
-    path = tmp_path / "odd.city.json"
-    path.write_text(json.dumps(doc))
+    path = _write(tmp_path / "odd.city.json", objects, [*box_v, *tie, *roof])
     with caplog.at_level(logging.INFO, logger="twin.geodata"):
         city = read_cityjson(path)
     assert "odd.city.json: dropped 1 degenerate polygons" in caplog.text
@@ -357,7 +347,7 @@ def test_heightsource_attribute_is_kept_only_when_valid_and_consistent(tmp_path)
         key: {
             "type": "Building",
             "attributes": {"measuredHeight": height, "heightSource": source},
-            "geometry": [{"type": "Solid", "lod": "1", "boundaries": b}],
+            "geometry": [_solid(b)],
         }
         for key, height, source in [
             ("ok", 9.0, "levels"),
@@ -365,24 +355,31 @@ def test_heightsource_attribute_is_kept_only_when_valid_and_consistent(tmp_path)
             ("wrong", 40.0, "levels"),  # disagrees with the geometry: "geometry" wins
         ]
     }
-    path = tmp_path / "hs.city.json"
-    path.write_text(
-        json.dumps(
-            {
-                "type": "CityJSON",
-                "version": "2.0",
-                "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
-                "CityObjects": objects,
-                "vertices": v,
-            }
-        )
-    )
+    path = _write(tmp_path / "hs.city.json", objects, v)
     b = read_cityjson(path).buildings.set_index("source_id")
     assert b["height_source"].to_dict() == {
         "ok": "levels",
         "unknown": "measured",
         "wrong": "geometry",
     }
+
+
+def _write(path, objects, vertices, *, translate=(0, 0, 0), epsg=25832):
+    """Write a CityJSON 2.0 file of ``objects`` (scale 1, ``translate``) and return its path."""
+    doc = {
+        "type": "CityJSON",
+        "version": "2.0",
+        "transform": {"scale": [1, 1, 1], "translate": list(translate)},
+        "metadata": {"referenceSystem": f"https://www.opengis.net/def/crs/EPSG/0/{epsg}"},
+        "CityObjects": objects,
+        "vertices": vertices,
+    }
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def _solid(boundaries, lod="1"):
+    return {"type": "Solid", "lod": lod, "boundaries": boundaries}
 
 
 def _box(x0, y0, x1, y1, z0, z1, base):
@@ -395,28 +392,14 @@ def _box(x0, y0, x1, y1, z0, z1, base):
 def test_stacked_part_gets_min_height_above_the_building_ground(tmp_path):
     base_v, base_b = _box(0, 0, 10, 10, 100, 105, 0)
     tower_v, tower_b = _box(2, 2, 6, 6, 105, 120, 8)
-    doc = {
-        "type": "CityJSON",
-        "version": "2.0",
-        "transform": {"scale": [1, 1, 1], "translate": [459_000, 5_481_000, 0]},
-        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
-        "CityObjects": {
-            "church": {"type": "Building", "children": ["base", "tower"]},
-            "base": {
-                "type": "BuildingPart",
-                "parents": ["church"],
-                "geometry": [{"type": "Solid", "lod": "1", "boundaries": base_b}],
-            },
-            "tower": {
-                "type": "BuildingPart",
-                "parents": ["church"],
-                "geometry": [{"type": "Solid", "lod": "1", "boundaries": tower_b}],
-            },
-        },
-        "vertices": base_v + tower_v,
+    objects = {
+        "church": {"type": "Building", "children": ["base", "tower"]},
+        "base": {"type": "BuildingPart", "parents": ["church"], "geometry": [_solid(base_b)]},
+        "tower": {"type": "BuildingPart", "parents": ["church"], "geometry": [_solid(tower_b)]},
     }
-    path = tmp_path / "church.city.json"
-    path.write_text(json.dumps(doc))
+    path = _write(
+        tmp_path / "church.city.json", objects, base_v + tower_v, translate=(459_000, 5_481_000, 0)
+    )
     city = read_cityjson(path)
     assert city.n_buildings == 1 and city.n_parts == 2  # the parent has no geometry: no row
     tower = row(city, "tower")
@@ -432,21 +415,9 @@ def test_stacked_part_gets_min_height_above_the_building_ground(tmp_path):
 def test_solid_interior_shells_are_voids_and_ignored(tmp_path):
     outer_v, outer_b = _box(0, 0, 10, 10, 0, 10, 0)
     inner_v, inner_b = _box(4, 4, 6, 6, 4, 6, 8)
-    doc = {
-        "type": "CityJSON",
-        "version": "2.0",
-        "transform": {"scale": [1, 1, 1], "translate": [459_000, 5_481_000, 100]},
-        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/25832"},
-        "CityObjects": {
-            "vault": {
-                "type": "Building",
-                "geometry": [{"type": "Solid", "lod": "2", "boundaries": [outer_b[0], inner_b[0]]}],
-            }
-        },
-        "vertices": outer_v + inner_v,
-    }
-    path = tmp_path / "vault.city.json"
-    path.write_text(json.dumps(doc))
+    objects = {"vault": {"type": "Building", "geometry": [_solid([outer_b[0], inner_b[0]], "2")]}}
+    shift = (459_000, 5_481_000, 100)
+    path = _write(tmp_path / "vault.city.json", objects, outer_v + inner_v, translate=shift)
     vault = row(read_cityjson(path), "vault")
     assert len(vault["surface_types"]) == 6
     assert vault["geometry"].area == pytest.approx(100.0)
@@ -470,31 +441,22 @@ def test_utf8_byte_order_mark_is_accepted(tmp_path, source):
 def test_3dbag_style_parent_with_lod0_and_parts(tmp_path, caplog):
     # 3DBAG: the Building holds only a LoD0 footprint, its BuildingPart the 3D geometry.
     part_v, part_b = _box(0, 0, 10, 8, 0, 6, 0)
-    doc = {
-        "type": "CityJSON",
-        "version": "2.0",
-        "transform": {"scale": [1, 1, 1], "translate": [85_000, 447_500, 0]},
-        "metadata": {"referenceSystem": "https://www.opengis.net/def/crs/EPSG/0/7415"},
-        "CityObjects": {
-            "NL.IMBAG.Pand.1": {
-                "type": "Building",
-                "attributes": {"oorspronkelijkbouwjaar": 1930},
-                "children": ["NL.IMBAG.Pand.1-0"],
-                "geometry": [{"type": "MultiSurface", "lod": "0", "boundaries": [[[0, 2, 3, 1]]]}],
-            },
-            "NL.IMBAG.Pand.1-0": {
-                "type": "BuildingPart",
-                "parents": ["NL.IMBAG.Pand.1"],
-                "geometry": [
-                    {"type": "Solid", "lod": "1.2", "boundaries": part_b},
-                    {"type": "Solid", "lod": "2.2", "boundaries": part_b},
-                ],
-            },
+    objects = {
+        "NL.IMBAG.Pand.1": {
+            "type": "Building",
+            "attributes": {"oorspronkelijkbouwjaar": 1930},
+            "children": ["NL.IMBAG.Pand.1-0"],
+            "geometry": [{"type": "MultiSurface", "lod": "0", "boundaries": [[[0, 2, 3, 1]]]}],
         },
-        "vertices": part_v,
+        "NL.IMBAG.Pand.1-0": {
+            "type": "BuildingPart",
+            "parents": ["NL.IMBAG.Pand.1"],
+            "geometry": [_solid(part_b, "1.2"), _solid(part_b, "2.2")],
+        },
     }
-    path = tmp_path / "bag.city.json"
-    path.write_text(json.dumps(doc))
+    path = _write(
+        tmp_path / "bag.city.json", objects, part_v, translate=(85_000, 447_500, 0), epsg=7415
+    )
     with caplog.at_level(logging.WARNING):
         city = read_cityjson(path)
     assert "without usable geometry" not in caplog.text

@@ -161,10 +161,11 @@ def read_citygml(
         try:
             reader.parse(stream)
         except etree.XMLSyntaxError as err:
-            line, col = err.position if err.position else (err.lineno, 0)
-            raise GeodataError(
-                f"{path}: line {line}, column {col}: XML syntax error ({err.msg}); "
-                "expected a complete, well-formed CityGML document (is the file truncated?)"
+            raise _xml_error(
+                path,
+                err,
+                "XML syntax error",
+                "a complete, well-formed CityGML document (is the file truncated?)",
             ) from err
         finally:
             if bar is not None:
@@ -202,6 +203,14 @@ class _ProgressReader:
         return data
 
 
+def _xml_error(path: Path, err: etree.XMLSyntaxError, what: str, expected: str) -> GeodataError:
+    """One-line error naming the file, line and column of an XML syntax error."""
+    line, col = err.position if err.position else (err.lineno, 0)
+    return GeodataError(
+        f"{path}: line {line}, column {col}: {what} ({err.msg}); expected {expected}"
+    )
+
+
 def _check_root(path: Path) -> None:
     """Fail early and clearly when ``path`` is empty, not XML or not a CityModel."""
     check_file(path, "a CityGML document")
@@ -211,10 +220,8 @@ def _check_root(path: Path) -> None:
             root, line = elem.tag, elem.sourceline
             break
     except etree.XMLSyntaxError as err:
-        line, col = err.position if err.position else (err.lineno, 0)
-        raise GeodataError(
-            f"{path}: line {line}, column {col}: not XML ({err.msg}); "
-            "expected a CityGML document starting with <CityModel>"
+        raise _xml_error(
+            path, err, "not XML", "a CityGML document starting with <CityModel>"
         ) from err
     if local(root) != "CityModel" or not namespace(root).startswith(
         "http://www.opengis.net/citygml"
