@@ -24,11 +24,11 @@ import time
 from datetime import datetime
 from typing import Any
 
-import numpy as np
 from trame.app import get_server
 
-from twin.app import layout, picking, render
+from twin.app import layout, panels, picking, render
 from twin.app.kiosk import Flight, KioskTour
+from twin.app.navigation import NavigationMixin
 from twin.app.present import card_view, legend_view, table_view
 from twin.scene.camera import look_at
 from twin.scene.i18n import DEFAULT_LANGUAGE, LANGUAGES, strings, t
@@ -60,7 +60,7 @@ TIME_STEPS = 288
 PLAY_SECONDS = 60.0
 
 
-class TwinApp:
+class TwinApp(NavigationMixin):
     """The browser application of a :class:`~twin.scene.twin.Twin`.
 
     Parameters
@@ -163,7 +163,7 @@ class TwinApp:
         s.caption_values = []
         s.tour_stops = 0
         s.frames = 0
-        s.history_loading = self._history_loading()
+        s.history_loading = panels.history_loading(self.twin)
 
     def _quantity_items(self, lang: str) -> list[dict[str, str]]:
         items = [{"value": q["key"], "title": q["label"]} for q in self.twin.quantities(lang)]
@@ -237,11 +237,6 @@ class TwinApp:
             s.time_label = t("time.as_of", s.lang, time=stamp)
         self.refresh(force=True)
         self._update_panels()
-
-    def _on_search_text(self, search_text: str = "", **_: Any) -> None:
-        if not search_text:
-            self.state.search_results = []
-            self.state.search_message = ""
 
     def _time_bounds(self) -> tuple[datetime | None, datetime | None]:
         self._drain_store()
@@ -376,93 +371,6 @@ class TwinApp:
         self.state.selected_row = -1
         self.state.selected_device = ""
 
-    def search(self) -> None:
-        """Search streets, building names and devices for the text in the search box."""
-        s = self.state
-        text = (s.search_text or "").strip()
-        if not text:
-            s.search_results = []
-            return
-        results = self.twin.search(text)[:20]
-        s.search_results = [
-            {
-                "index": i,
-                "label": r.get("label", ""),
-                "kind": t(f"search.kind.{r.get('kind')}", s.lang),
-            }
-            for i, r in enumerate(results)
-        ]
-        self._results = results
-        s.search_message = (
-            t("search.results", s.lang, n=len(results)) if results else t("search.none", s.lang)
-        )
-        if results:  # Enter flies to the best match; the chips offer the others
-            self.goto_result(0)
-
-    def goto_result(self, index: int) -> None:
-        """Fly to a search result and open its card.
-
-        Parameters
-        ----------
-        index : int
-            Index into the last search's results.
-        """
-        results = self._results
-        if not 0 <= int(index) < len(results):
-            return
-        r = results[int(index)]
-        if r.get("row") is not None and r.get("kind") != "device":
-            self.select_building(int(r["row"]))
-        elif r.get("device"):
-            self.select_device(str(r["device"]))
-        if r.get("position") is not None:
-            distance = 600.0 if r.get("kind") == "street" else 250.0
-            self.fly_to(look_at(r["position"], distance=distance).camera_position())
-
-    def goto_bookmark(self, name: str) -> None:
-        """Fly to a named camera bookmark.
-
-        Parameters
-        ----------
-        name : str
-            The bookmark's name.
-        """
-        for bm in self.twin.bookmarks:
-            if bm.name == name:
-                self.fly_to(bm.camera_position())
-                return
-
-    def reset_camera(self) -> None:
-        """Fly back to the scene's default view."""
-        self.fly_to(self._home)
-
-    def user_input(self, *_: Any) -> None:
-        """Note user input: pauses the kiosk tour until the idle time has passed."""
-        self.tour.user_input(time.monotonic())
-
-    def on_camera(self, *_: Any) -> None:
-        """After the user moved the camera: pause the tour, restore detail, filter the table."""
-        self.user_input()
-        self.lod.end()
-        self._update_table()
-        self._push_frame()
-
-    def fly_to(self, pose: Any, *, duration: float = 1.2) -> None:
-        """Start a smooth camera flight to ``pose``.
-
-        Parameters
-        ----------
-        pose : sequence
-            ``(position, focal_point, view_up)`` in local coordinates.
-        duration : float
-            Seconds of the flight; 0 jumps.
-        """
-        cam = self.plotter.camera
-        start = (cam.position, cam.focal_point, cam.up)
-        self._flight = Flight(start, tuple(tuple(p) for p in pose), time.monotonic(), duration)
-        if duration <= 0:
-            self._step_flight(time.monotonic())
-
     # --------------------------------------------------------------- refresh
     def refresh(self, *, force: bool = False) -> bool:
         """Recompute colours from the store and mark a new frame if they changed.
@@ -501,20 +409,6 @@ class TwinApp:
         if changed or force:
             self._dirty_frame = True
         return changed
-
-    def _status_banner(self) -> str:
-        """Return the warning about the data side's health (empty when all is well)."""
-        s = self.state
-        try:
-            status = self.twin.status()
-        except Exception as err:
-            log.warning("status unavailable: %s", err)
-            return t("error.database", s.lang, simple=s.simple)
-        if not status.get("database", True):
-            return t("error.database", s.lang, simple=s.simple)
-        if any(not f.get("connected", True) for f in status.get("feeds", [])):
-            return t("error.feed", s.lang, simple=s.simple)
-        return ""
 
     def tick(self, now: float | None = None) -> None:
         """One step of the periodic task: play, tour, flight, refresh, panels, frame.
@@ -555,15 +449,6 @@ class TwinApp:
             self._update_panels()
         s.flush()
 
-    def _step_flight(self, now: float) -> None:
-        pose, done = self._flight.at(now)
-        self.plotter.camera_position = list(pose)
-        self.plotter.renderer.ResetCameraClippingRange()
-        if done:
-            self._flight = None
-            self._update_table()
-        self._dirty_frame = True
-
     def _push_frame(self) -> None:
         log.debug("push frame")
         self._dirty_frame = False
@@ -578,9 +463,9 @@ class TwinApp:
     def _update_panels(self) -> None:
         s = self.state
         self._drain_store()
-        s.banner = self._status_banner()
+        s.banner = panels.status_banner(self.twin, s.lang, simple=s.simple)
         self._drain_store()
-        loading = self._history_loading()
+        loading = panels.history_loading(self.twin)
         if s.history_loading and not loading:
             self.refresh(force=True)  # the whole history is in: recolour at once
         s.history_loading = loading
@@ -594,61 +479,22 @@ class TwinApp:
             )
         self._update_table()
         if self.kiosk and self.tour.current is not None:
-            s.caption_values = self._caption_values(self.tour.current)
-
-    def _update_table(self) -> None:
-        s = self.state
-        devices = self.twin.devices["device"].to_numpy()
-        visible = render.in_view(self.plotter, self.twin.device_positions())
-        self._drain_store()
-        try:
-            rows = self.twin.sensors_table(s.lang, devices=list(devices[visible]))
-        except Exception as err:
-            log.warning("sensor table unavailable: %s", err)
-            return
-        s.sensors = table_view(rows[:MAX_TABLE_ROWS])
-
-    def _caption_values(self, bookmark: Any) -> list[str]:
-        positions = self.twin.device_positions()
-        if not len(positions):
-            return []
-        focal = np.asarray(bookmark.focal_point, dtype=float)
-        d = np.hypot(positions[:, 0] - focal[0], positions[:, 1] - focal[1])
-        near = self.twin.devices["device"].to_numpy()[np.argsort(d)[:12]]
-        rows = [
-            r for r in self.twin.sensors_table(self.state.lang, devices=list(near)) if r["shown"]
-        ]
-        order = {dev: i for i, dev in enumerate(near)}
-        rows.sort(key=lambda r: order[r["device"]])
-        return [f"{r['name']}: {r['display']}" for r in rows[:3]]
+            s.caption_values = panels.values_near(self.twin, self.tour.current.focal_point, s.lang)
 
     def _sensor_actors(self) -> list:
         actor = self.plotter.actors.get("sensors")
         return [actor] if actor is not None else []
 
-    def _device_positions(self) -> dict[str, tuple[float, float, float]]:
-        devices = self.twin.devices["device"].to_numpy()
-        return {
-            str(d): tuple(p) for d, p in zip(devices, self.twin.device_positions(), strict=True)
-        }
+    def _update_table(self) -> None:
+        rows = panels.sensors_in_view(self.twin, self.plotter, self.state.lang)
+        if rows is not None:
+            self.state.sensors = table_view(rows[:MAX_TABLE_ROWS])
 
-    def _history_loading(self) -> bool:
-        """Whether the demo simulator still backfills its history (the UI says so)."""
-        run = getattr(getattr(self.twin, "_services", None), "simulator", None)
-        backfilled = getattr(run, "backfilled", None)
-        return backfilled is not None and not backfilled.is_set()
+    def _device_positions(self) -> dict[str, tuple[float, float, float]]:
+        return panels.device_positions(self.twin)
 
     def _drain_store(self) -> None:
-        """Finish a result a store query left open on this thread's DuckDB connection.
-
-        With DuckDB 2, ``execute(...).fetchone()`` leaves the result open and the next query
-        on that connection fails ("unfinished result"); draining first keeps the UI working
-        whatever the store did before. Harmless when nothing is pending.
-        """
-        cursor = getattr(getattr(self.twin, "store", None), "cursor", None)
-        if cursor is not None:
-            with contextlib.suppress(Exception):
-                cursor().fetchall()
+        panels.drain_store(self.twin)
 
     # ---------------------------------------------------------- life cycle
     def _on_ready(self, **_: Any) -> None:

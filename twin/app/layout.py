@@ -70,7 +70,11 @@ html, body { margin: 0; height: 100%; overflow: hidden; }
 .twin-simple .twin-panel { border: 2px solid #000; box-shadow: none; }
 .twin-simple .twin-side { width: 480px; background: #fff; }
 .twin-simple .twin-fields td:first-child { color: #000; }
-.twin-simple .twin-synthetic { font-size: 20px; border: 2px solid #000; color: #000; }
+.twin-simple .twin-synthetic { font-size: 17px; border: 2px solid #000; color: #000; }
+.twin-simple .twin-tick:not(:first-child):not(:last-child) { display: none; }
+.twin-simple .twin-ticks { height: 32px; }
+.twin-toolbar-title { font-size: 20px; font-weight: 500; line-height: 1.2; }
+.twin-nowrap { flex-shrink: 0; }
 """
 
 
@@ -88,7 +92,6 @@ def build(app: TwinApp) -> VAppLayout:
         The layout (also registered as the server's main template).
     """
     server, ctrl = app.server, app.server.controller
-    server.state.title = "twin"
     server.state.trame__title = "Digitaler Zwilling Ludwigshafen"
     server.state.client_only("view_down")
     server.state.view_down = [0, 0]
@@ -175,7 +178,7 @@ def _toolbar(app: TwinApp) -> None:
     ):
         html.Div(
             "{{ title }}",
-            classes="text-h6 mx-4 twin-text",
+            classes="twin-toolbar-title mx-4",
             raw_attrs=['data-testid="title"'],
         )
         html.Span(
@@ -195,7 +198,7 @@ def _toolbar(app: TwinApp) -> None:
             v_model=("lang",),
             mandatory=True,
             density="compact",
-            classes="mx-2",
+            classes="mx-2 twin-nowrap",
             raw_attrs=[":aria-label=\"labels['app.language']\"", 'data-testid="language"'],
         ):
             v3.VBtn("DE", value="de", raw_attrs=['aria-label="Deutsch"', 'data-testid="lang-de"'])
@@ -206,7 +209,7 @@ def _toolbar(app: TwinApp) -> None:
             hide_details=True,
             density="compact",
             color="amber",
-            classes="mx-4 flex-grow-0",
+            classes="mx-4 flex-grow-0 twin-nowrap",
             raw_attrs=[":aria-label=\"labels['app.simple_view']\"", 'data-testid="simple"'],
         )
 

@@ -1,0 +1,132 @@
+"""What the side panels and banners show, read from the Twin (no trame, no state).
+
+Small functions the app calls on its panel cadence: the health banner, the sensors in the
+camera's view, the live values near a tour stop, whether the demo still loads its history.
+They also shield the UI from one known store quirk (see :func:`drain_store`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+
+import numpy as np
+
+from twin.app import render
+from twin.scene.i18n import t
+
+log = logging.getLogger(__name__)
+
+
+def status_banner(twin: Any, lang: str, *, simple: bool = False) -> str:
+    """Return the warning about the data side's health (empty when all is well).
+
+    Parameters
+    ----------
+    twin : twin.scene.twin.Twin
+        The scene; :meth:`Twin.status` reports the database and the MQTT feeds.
+    lang : {"de", "en"}
+        Language of the text.
+    simple : bool
+        Plain-language wording.
+
+    Returns
+    -------
+    str
+        The database or feed warning, or ``""``.
+    """
+    try:
+        status = twin.status()
+    except Exception as err:
+        log.warning("status unavailable: %s", err)
+        return t("error.database", lang, simple=simple)
+    if not status.get("database", True):
+        return t("error.database", lang, simple=simple)
+    if any(not f.get("connected", True) for f in status.get("feeds", [])):
+        return t("error.feed", lang, simple=simple)
+    return ""
+
+
+def sensors_in_view(twin: Any, plotter: Any, lang: str) -> list[dict] | None:
+    """Return the sensor-table rows of the devices inside the camera's view frustum.
+
+    Parameters
+    ----------
+    twin : twin.scene.twin.Twin
+        The scene.
+    plotter : pyvista.Plotter
+        The plotter whose camera decides what is in view.
+    lang : {"de", "en"}
+        Language of labels and numbers.
+
+    Returns
+    -------
+    list of dict or None
+        :meth:`Twin.sensors_table` rows; None when the store does not answer.
+    """
+    devices = twin.devices["device"].to_numpy()
+    visible = render.in_view(plotter, twin.device_positions())
+    drain_store(twin)
+    try:
+        return twin.sensors_table(lang, devices=list(devices[visible]))
+    except Exception as err:
+        log.warning("sensor table unavailable: %s", err)
+        return None
+
+
+def values_near(twin: Any, point: Any, lang: str, *, n: int = 3) -> list[str]:
+    """Return "name: value" of the ``n`` devices nearest ``point`` showing the quantity.
+
+    Parameters
+    ----------
+    twin : twin.scene.twin.Twin
+        The scene.
+    point : sequence of float
+        Local ``(x, y, ...)`` (a tour stop's focal point).
+    lang : {"de", "en"}
+        Language of the values.
+    n : int
+        Number of lines.
+
+    Returns
+    -------
+    list of str
+        Caption lines for the kiosk.
+    """
+    positions = twin.device_positions()
+    if not len(positions):
+        return []
+    focal = np.asarray(point, dtype=float)
+    d = np.hypot(positions[:, 0] - focal[0], positions[:, 1] - focal[1])
+    near = twin.devices["device"].to_numpy()[np.argsort(d)[: 4 * n]]
+    rows = [r for r in twin.sensors_table(lang, devices=list(near)) if r["shown"]]
+    order = {dev: i for i, dev in enumerate(near)}
+    rows.sort(key=lambda r: order[r["device"]])
+    return [f"{r['name']}: {r['display']}" for r in rows[:n]]
+
+
+def device_positions(twin: Any) -> dict[str, tuple[float, float, float]]:
+    """Return ``{device id: local (x, y, z)}`` of the sensor glyphs."""
+    devices = twin.devices["device"].to_numpy()
+    return {str(d): tuple(p) for d, p in zip(devices, twin.device_positions(), strict=True)}
+
+
+def history_loading(twin: Any) -> bool:
+    """Return whether the demo simulator still backfills its history (the UI says so)."""
+    run = getattr(getattr(twin, "_services", None), "simulator", None)
+    backfilled = getattr(run, "backfilled", None)
+    return backfilled is not None and not backfilled.is_set()
+
+
+def drain_store(twin: Any) -> None:
+    """Finish a result a store query left open on this thread's DuckDB connection.
+
+    With DuckDB 2, ``execute(...).fetchone()`` leaves the result open and the next query on
+    that connection fails ("unfinished result"); draining first keeps the UI working whatever
+    the store did before. Harmless when nothing is pending.
+    """
+    cursor = getattr(getattr(twin, "store", None), "cursor", None)
+    if cursor is not None:
+        with contextlib.suppress(Exception):
+            cursor().fetchall()
