@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import shapely
 
+from tests.geodata.util import rejects
 from twin.errors import GeodataError
 from twin.geodata.city import City
 from twin.geodata.demo import generate_city
@@ -223,21 +224,49 @@ def test_3d_footprints_give_ground_z(tmp_path):
     assert not shapely.has_z(b.geometry.values).any()
 
 
-def test_missing_and_broken_files(tmp_path):
-    with pytest.raises(GeodataError, match="no such file"):
-        read_gis(tmp_path / "nope.geojson")
-    junk = tmp_path / "junk.gpkg"
-    junk.write_bytes(b"\x00\x01not a geopackage" * 10)
-    with pytest.raises(GeodataError, match=r"junk\.gpkg: cannot read"):
-        read_gis(junk)
-    bad = tmp_path / "bad.parquet"
-    bad.write_bytes(b"PAR1 but not really")
-    with pytest.raises(GeodataError, match=r"bad\.parquet"):
-        read_gis(bad)
-    broken = tmp_path / "broken.geojson"
-    broken.write_text('{"type": "FeatureCollection", "features": [')
-    with pytest.raises(GeodataError, match=r"broken\.geojson: cannot read"):
-        read_gis(broken)
+_FLAT = (
+    '{"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": '
+    "[[[459100, 5481100], [459110, 5481100], [459120, 5481100], [459100, 5481100]]]}}"
+)
+BAD_INPUT = {
+    "missing": ("nope.geojson", None, r"nope\.geojson: no such file"),
+    "junk gpkg": ("junk.gpkg", b"\x00\x01not a geopackage" * 10, r"junk\.gpkg: cannot read"),
+    "junk parquet": ("bad.parquet", b"PAR1 but not really", r"bad\.parquet: not a Parquet file"),
+    "cut geojson": (
+        "broken.geojson",
+        '{"type": "FeatureCollection", "features": [',
+        r"broken\.geojson: cannot read",
+    ),
+    "no features": (
+        "empty.geojson",
+        '{"type": "FeatureCollection", "features": []}',
+        r"empty\.geojson: no features \(expected building footprint polygons\)",
+    ),
+    "only a flat ring": (
+        "flat.geojson",
+        '{"type": "FeatureCollection", "crs": {"type": "name", "properties": {"name": '
+        f'"urn:ogc:def:crs:EPSG::25832"}}}}, "features": [{_FLAT}]}}',
+        r"flat\.geojson: no valid polygon left after repairing the footprints \(expected",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUT))
+def test_bad_input_is_named(tmp_path, case):
+    name, content, pattern = BAD_INPUT[case]
+    rejects(read_gis, tmp_path / name, content, pattern)
+
+
+def test_attribute_table_without_geometry(tmp_path):
+    path = tmp_path / "table.gpkg"
+    _write(_frame(2, height=[5.0, 6.0]), path)
+    gpd.GeoDataFrame({"a": [1, 2]}).to_file(path, layer="plain", driver="GPKG")
+    rejects(
+        lambda p: read_gis(p, layer="plain"),
+        path,
+        None,
+        r"table\.gpkg: layer 'plain' has no geometry .*expected a layer of building footprint",
+    )
 
 
 def test_progress_bar(tmp_path, capsys):

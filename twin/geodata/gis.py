@@ -208,7 +208,10 @@ def _read_ogr(path: Path, layer: str | None, progress: bool) -> gpd.GeoDataFrame
         raise GeodataError(f"{path}: cannot read layer {layer!r}: {err}") from err
     geom = meta.get("geometry_name") or "wkb_geometry"
     if geom not in table.column_names:
-        raise GeodataError(f"{path}: layer {layer!r} has no geometry (a plain table?)")
+        raise GeodataError(
+            f"{path}: layer {layer!r} has no geometry (a plain table?); expected a layer of "
+            "building footprint polygons"
+        )
     gdf = gpd.GeoDataFrame.from_arrow(table, geometry=geom)
     fid = meta.get("fid_column") or "OGC_FID"
     if fid in gdf.columns:
@@ -312,7 +315,10 @@ def _clean(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
         keep[np.flatnonzero(invalid)[lost]] = False
         gdf, geoms = gdf[keep], geoms[keep]
         if not len(geoms):
-            raise GeodataError(f"{path}: no valid polygon left after repairing the footprints")
+            raise GeodataError(
+                f"{path}: no valid polygon left after repairing the footprints (expected "
+                "building footprints with an area)"
+            )
     return gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index, crs=gdf.crs))
 
 
@@ -406,7 +412,7 @@ def _to_city(gdf: gpd.GeoDataFrame, path: Path, crs: str | None, height_column: 
     if "__fid" not in gdf.columns:
         gdf = gdf.assign(__fid=np.arange(len(gdf)))
     if gdf.geometry is None or not len(gdf):
-        raise GeodataError(f"{path}: no features")
+        raise GeodataError(f"{path}: no features (expected building footprint polygons)")
     # Features are named in messages by their id column if there is one, else by feature id.
     id_col = _find(list(gdf.columns), ATTRIBUTE_COLUMNS["id"])
     label = gdf[id_col] if id_col else gdf["__fid"]
