@@ -145,6 +145,28 @@ def test_import_file_without_crs_needs_the_option(tmp_path, capsys):
     assert City.load(out).info()["bbox"] == pytest.approx([0.0, 0.0, 96.0, 98.0], abs=0.01)
 
 
+@pytest.mark.parametrize(
+    ("lod", "rows", "lods"),
+    [(None, 3, {1, 2}), ("1", 3, {1}), ("2", 1, {2}), ("2.2", 1, {2}), ("1.2", 1, {1})],
+)
+def test_import_lod_option(tmp_path, capsys, lod, rows, lods):
+    src = ROOT / "tests/geodata/fixtures/cityjson/buildings_v11.city.json"
+    out = tmp_path / "lod.parquet"
+    extra = ["--lod", lod] if lod else []
+    assert main(["import", str(src), "--out", str(out), *extra]) == 0
+    b = City.load(out).buildings
+    assert len(b) == rows and set(b["lod"]) == lods
+
+
+@pytest.mark.parametrize("lod", ["7", "two", "0"])
+def test_import_bad_lod_exits_2(tmp_path, capsys, lod):
+    src = ROOT / "tests/geodata/fixtures/cityjson/buildings_v11.city.json"
+    assert main(["import", str(src), "--out", str(tmp_path / "x.parquet"), "--lod", lod]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"twin: error: lod={lod if lod.isdigit() else repr(lod)}: expected 1, 2")
+    assert "\n" not in err
+
+
 def test_export_glb(demo_file, tmp_path, capsys):
     out = tmp_path / "demo.glb"
     assert main(["export", str(demo_file), "--out", str(out)]) == 0

@@ -37,7 +37,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("sources", nargs="+", metavar="SRC", help="input files")
     p.add_argument("--out", "-o", required=True, metavar="CITY.parquet", help="City file to write")
     p.add_argument("--crs", metavar="EPSG:N", help="target CRS (default: the first file's)")
-    p.add_argument("--lod", type=int, metavar="N", help="level of detail for CityGML/CityJSON")
+    p.add_argument(
+        "--lod",
+        type=_lod,
+        metavar="N",
+        help="level of detail for CityGML/CityJSON: 1-4 (each building's highest of that "
+        "LoD), or an exact CityJSON LoD such as 2.2 (default: each building's highest)",
+    )
     p.add_argument(
         "--height-column", metavar="NAME", help="height column of GIS files (default: detected)"
     )
@@ -71,6 +77,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("city", metavar="CITY.parquet")
     p.add_argument("--out", "-o", required=True, metavar="FILE", help="file to write")
     p.set_defaults(func=cmd_export, accepts_extra=False)
+
+
+def _lod(text: str) -> int | str:
+    """Parse ``--lod``: ``"2"`` → 2, ``"2.2"`` → ``"2.2"`` (validated by the importers)."""
+    return int(text) if text.strip().isdigit() else text.strip()
 
 
 def _save(city: Any, out: str) -> Path:

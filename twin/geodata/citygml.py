@@ -105,7 +105,7 @@ def read_citygml(
     path: str | Path,
     *,
     crs: str | None = None,
-    lod: int | None = None,
+    lod: int | str | None = None,
     progress: bool = False,
 ) -> City:
     """Read the buildings of a CityGML 1.0, 2.0 or 3.0 file.
@@ -118,9 +118,10 @@ def read_citygml(
         Target CRS (``"EPSG:25832"``); by default the file's own when projected, else the
         UTM zone of the data. When the file names no CRS, ``crs`` is also taken as the CRS
         of its coordinates (and required: without it such a file is an error).
-    lod : int, optional
-        The level of detail to read (1-4). By default each building's highest. Buildings
-        without geometry at the requested LoD are skipped (and counted in the log).
+    lod : int or str, optional
+        The level of detail to read (1-4; a CityJSON-style ``"2.2"`` counts as 2). By default
+        each building's highest. Buildings without geometry at the requested LoD are skipped
+        (and counted in the log).
     progress : bool
         Show a progress bar over the bytes read.
 

@@ -230,7 +230,7 @@ def _read_one(
     path: Path,
     kind: str,
     crs: str | None,
-    lod: int | None,
+    lod: int | str | None,
     height_column: str | None,
     progress: bool,
 ) -> City:
@@ -255,7 +255,7 @@ def read_city(
     paths: Sequence[str | Path],
     *,
     crs: str | None = None,
-    lod: int | None = None,
+    lod: int | str | None = None,
     height_column: str | None = None,
     progress: bool = False,
 ) -> City:
@@ -268,8 +268,9 @@ def read_city(
     crs : str, optional
         Target CRS (``"EPSG:25832"``); by default the CRS chosen for the first file. A file
         that names no CRS is taken to be in ``crs``; without ``crs`` it is an error.
-    lod : int, optional
-        Level of detail to read from CityGML and CityJSON files (ignored for others).
+    lod : int or str, optional
+        Level of detail to read from CityGML and CityJSON files (ignored for others): 1-4,
+        or an exact CityJSON LoD such as ``"2.2"`` (CityGML reads it as its integer part).
     height_column : str, optional
         Height column of GeoJSON/GeoPackage/Shapefile/GeoParquet files.
     progress : bool
