@@ -293,3 +293,23 @@ def test_kiosk_tour_advances_without_input(browser, kiosk_server, tmp_path):
         assert caption.inner_text() != first
     finally:
         context.close()
+
+
+def test_local_rendering_draws_the_city_in_the_browser(browser, tmp_path_factory, tmp_path):
+    server = _server(tmp_path_factory, "--local-rendering")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(server.url)
+        page.locator(f"{VIEW} canvas").first.wait_for(timeout=60000)
+        deadline = time.monotonic() + 60
+        pixels = _view_pixels(page)
+        while not _has_city(pixels) and time.monotonic() < deadline:
+            page.wait_for_timeout(500)
+            pixels = _view_pixels(page)
+        _view_pixels(page, tmp_path / "local.png")
+        assert _has_city(pixels), "vtk.js drew no city"
+        assert page.locator(f"{VIEW} img").count() == 0  # no server-side frames
+    finally:
+        context.close()
+        server.stop()
