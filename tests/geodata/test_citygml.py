@@ -8,7 +8,7 @@ import shapely
 from lxml import etree
 
 from tests.conftest import realdata_path
-from tests.geodata.util import rejects, row
+from tests.geodata.util import bad_input_test, row
 from twin.errors import ConfigError, GeodataError
 from twin.geodata.city import City
 from twin.geodata.citygml import read_citygml
@@ -226,10 +226,7 @@ BAD_INPUT = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_INPUT))
-def test_bad_input_is_named(tmp_path, case):
-    name, content, pattern = BAD_INPUT[case]
-    rejects(read_citygml, tmp_path / name, content, pattern)
+test_bad_input_is_named = bad_input_test(read_citygml, BAD_INPUT)
 
 
 def test_non_numeric_coordinates_name_line_and_building(tmp_path):

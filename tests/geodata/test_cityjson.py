@@ -9,7 +9,7 @@ import pytest
 import shapely
 
 from tests.conftest import realdata_path
-from tests.geodata.util import rejects, row
+from tests.geodata.util import bad_input_test, row
 from twin.errors import ConfigError, GeodataError
 from twin.geodata.city import City
 from twin.geodata.citygml import read_citygml
@@ -195,10 +195,7 @@ BAD_INPUT = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_INPUT))
-def test_bad_input_is_named(tmp_path, case):
-    name, content, pattern = BAD_INPUT[case]
-    rejects(read_cityjson, tmp_path / name, content, pattern)
+test_bad_input_is_named = bad_input_test(read_cityjson, BAD_INPUT)
 
 
 def test_bad_vertex_index_names_the_object(tmp_path):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import shapely
 
-from tests.geodata.util import rejects
+from tests.geodata.util import bad_input_test, rejects
 from twin.errors import GeodataError
 from twin.geodata.city import City
 from twin.geodata.demo import generate_city
@@ -251,10 +251,7 @@ BAD_INPUT = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_INPUT))
-def test_bad_input_is_named(tmp_path, case):
-    name, content, pattern = BAD_INPUT[case]
-    rejects(read_gis, tmp_path / name, content, pattern)
+test_bad_input_is_named = bad_input_test(read_gis, BAD_INPUT)
 
 
 def test_attribute_table_without_geometry(tmp_path):

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from tests.geodata.util import rejects
+from tests.geodata.util import bad_input_test
 from twin.errors import GeodataError
 from twin.geodata.city import City
 from twin.geodata.osm import ATTRIBUTION, read_osm
@@ -261,10 +261,7 @@ BAD_INPUT = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_INPUT))
-def test_bad_input_is_named(tmp_path, case):
-    name, content, pattern = BAD_INPUT[case]
-    rejects(read_osm, tmp_path / name, content, pattern)
+test_bad_input_is_named = bad_input_test(read_osm, BAD_INPUT)
 
 
 def test_truncated_xml_names_the_line(tmp_path):

@@ -34,3 +34,20 @@ def rejects(
         read(path)
     assert "\n" not in str(info.value)
     return info.value
+
+
+def bad_input_test(
+    read: Callable[[Path], City], cases: dict[str, tuple[str, str | bytes | None, str]]
+) -> Callable:
+    """A test over ``cases`` (``{case: (file name, content, pattern)}``), one run per case.
+
+    Assign it to a ``test_...`` name in a test module; each case writes its file under
+    ``tmp_path`` and expects :func:`rejects` to hold.
+    """
+
+    @pytest.mark.parametrize("case", sorted(cases))
+    def test(tmp_path: Path, case: str) -> None:
+        name, content, pattern = cases[case]
+        rejects(read, tmp_path / name, content, pattern)
+
+    return test
