@@ -167,6 +167,61 @@ def test_import_bad_lod_exits_2(tmp_path, capsys, lod):
     assert "\n" not in err
 
 
+# Every real file of ../shared/realdata through `twin import` and `twin info --json`: the
+# interface outside checks rely on. Counts as established in tests/geodata (osmium's own area
+# assembly for OSM, plain XML/JSON parsing for CityGML/CityJSON).
+REAL_IMPORTS = {
+    "osm/limburg_an_der_lahn.osm.pbf": ([], 11_582, 12, "EPSG:25832", "osm"),
+    "osm/heidelberg.test.pbf": ([], 146, 141, "EPSG:25832", "osm"),
+    "osm/berlin-siegessaeule.osm.gz": ([], 5, 118, "EPSG:25833", "osm"),
+    "citygml/Potsdam_LoD1.gml": ([], 97, 0, "EPSG:25833", "citygml"),
+    "citygml/citygml4j_lod2_buildings_v3.gml": ([], 100, 0, "EPSG:3068", "citygml"),
+    "cityjson/citygml4j_lod2_buildings_v2.city.json": ([], 100, 0, "EPSG:3068", "cityjson"),
+    "cityjson/citygml4j_lod2_buildings.city.jsonl": (
+        ["--crs", "EPSG:3068"],
+        100,
+        0,
+        "EPSG:3068",
+        "cityjson",
+    ),
+    "cityjson/delft.city.json": ([], 160, 0, "EPSG:28992", "cityjson"),
+}
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("name", list(REAL_IMPORTS))
+def test_import_and_info_of_every_real_file(tmp_path, capsys, name):
+    extra, buildings, parts, crs, fmt = REAL_IMPORTS[name]
+    src = realdata_path(name)
+    out = tmp_path / "city.parquet"
+    assert main(["import", str(src), "--out", str(out), *extra]) == 0
+    assert f"imported {buildings:,} buildings" in capsys.readouterr().out
+    assert main(["info", str(out), "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert set(info) >= INFO_KEYS
+    assert (info["buildings"], info["parts"], info["crs"]) == (buildings, parts, crs)
+    assert info["formats"] == {fmt: buildings}
+    assert sum(info["height_source"].values()) == buildings
+    minx, miny, maxx, maxy = info["bbox"]
+    assert minx < info["origin"][0] < maxx and miny < info["origin"][1] < maxy
+    assert 0 < info["height"]["min"] <= info["height"]["mean"] <= info["height"]["max"] < 100
+
+
+@pytest.mark.realdata
+def test_export_an_imported_lod2_city_to_every_format(tmp_path, capsys):
+    city = tmp_path / "lod2.parquet"
+    src = realdata_path("citygml/citygml4j_lod2_buildings_v3.gml")
+    assert main(["import", str(src), "--out", str(city)]) == 0
+    for suffix in (".glb", ".gltf", ".vtp", ".ply", ".obj", ".city.json"):
+        out = tmp_path / f"lod2{suffix}"
+        assert main(["export", str(city), "--out", str(out)]) == 0, suffix
+        assert out.stat().st_size > 1000, suffix
+    # The CityJSON export reads back as the same 100 buildings.
+    back = tmp_path / "back.parquet"
+    assert main(["import", str(tmp_path / "lod2.city.json"), "--out", str(back)]) == 0
+    assert City.load(back).n_buildings == 100
+
+
 def test_export_glb(demo_file, tmp_path, capsys):
     out = tmp_path / "demo.glb"
     assert main(["export", str(demo_file), "--out", str(out)]) == 0
