@@ -257,3 +257,37 @@ def test_new_reading_recolours_its_building_within_a_second(app):
         np.asarray(twin.mesh.cell_data["colors"])[cells, :3], np.tile(expected[:3], (len(cells), 1))
     )
     assert elapsed < 1.0, f"the reading showed after {elapsed:.2f} s"
+
+
+@pytest.mark.slow
+def test_kiosk_ticks_do_not_grow_memory(demo_twin):
+    """Hours of kiosk ticks (tour, panels, refresh) keep the Python heap flat."""
+    import gc
+    import tracemalloc
+
+    from twin.app.app import PANEL_SECONDS, TwinApp
+
+    kiosk = TwinApp(demo_twin, kiosk=True, tour_seconds=6, idle_resume=60)
+    kiosk.start_state()
+    try:
+        now = 1000.0
+
+        def run(ticks: int) -> None:
+            nonlocal now
+            for _ in range(ticks):
+                now += PANEL_SECONDS  # every tick also updates the panels
+                kiosk.tick(now)
+                kiosk.state.flush()
+
+        run(40)  # warm caches (search index, style tables, trame state keys)
+        gc.collect()
+        tracemalloc.start()
+        first, _ = tracemalloc.get_traced_memory()
+        run(120)  # 6 simulated minutes: 60 tour stops, 120 panel updates
+        gc.collect()
+        last, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert kiosk.tour.stops > 60
+        assert last - first < 512 * 1024, f"heap grew by {(last - first) / 1024:.0f} KiB"
+    finally:
+        kiosk.plotter.close()
