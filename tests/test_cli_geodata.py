@@ -375,3 +375,25 @@ def test_import_shows_a_progress_bar_on_a_terminal_only(tmp_path):
     assert "imported 97 buildings" in text
     r = _run("import", str(src), "--out", "p.parquet", cwd=tmp_path)
     assert r.returncode == 0 and "%|" not in r.stderr  # piped: no bar, only the summary
+
+
+@pytest.mark.slow  # one interpreter start-up
+def test_info_into_a_closed_pipe_has_no_traceback(demo_file, tmp_path):
+    # `twin info CITY --json | head -c 10`: the reader is gone before twin writes.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        r = subprocess.run(
+            [sys.executable, "-m", "twin", "info", str(demo_file), "--json"],
+            cwd=tmp_path,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert r.returncode == 141
+    assert r.stderr == ""

@@ -294,11 +294,11 @@ class _Reader:
             for key, obj in items:
                 kind = obj.get("type", "?") if isinstance(obj, dict) else "?"
                 if kind in BUILDING_TYPES:
-                    self._building(key, obj, objects, vertices, where)
+                    self._building(key, obj, objects, where)
                 else:
                     self.skipped.object(kind)
                     if kind not in _NO_CONTEXT and isinstance(obj, dict):
-                        self._context(key, obj, vertices, where)
+                        self._context(key, obj)
         finally:
             if bar is not None:
                 bar.close()
@@ -309,9 +309,7 @@ class _Reader:
             self._bases[id(builder)] = builder.add_vertices(self._block)
         return self._bases[id(builder)]
 
-    def _building(
-        self, key: str, obj: dict, objects: dict, vertices: np.ndarray, where: int | None
-    ) -> None:
+    def _building(self, key: str, obj: dict, objects: dict, where: int | None) -> None:
         parents = obj.get("parents") or []
         parent = next(
             (p for p in parents if (objects.get(p) or {}).get("type") in BUILDING_TYPES), None
@@ -319,9 +317,7 @@ class _Reader:
         rec = _record(key, obj, parent)
         if parent is not None and isinstance(objects.get(parent), dict):
             rec.inherit(_record(parent, objects[parent], None))
-        geometries = [g for g in obj.get("geometry") or [] if isinstance(g, dict)]
-        usable = [g for g in geometries if g.get("type") != "GeometryInstance"]
-        self.instances += len(geometries) - len(usable)
+        usable = self._geometries(obj)
         chosen = choose_lod([str(g.get("lod", "")) for g in usable], self.wanted, exact=self.exact)
         if chosen is None:
             # A building drawn by its parts (3DBAG keeps only a LoD0 footprint on the
@@ -329,12 +325,12 @@ class _Reader:
             if not obj.get("children"):
                 self.skipped.no_geometry += 1
             return
-        where_ = f"line {where}: " if where else ""
         try:
             added = self._add(self.builder, len(self.records), usable, chosen, semantics=True)
         except (IndexError, TypeError, ValueError) as err:
+            at = f"line {where}: " if where else ""
             raise GeodataError(
-                f"{self.path}: {where_}city object {key!r}: broken geometry ({err}); "
+                f"{self.path}: {at}city object {key!r}: broken geometry ({err}); "
                 "expected boundaries indexing 'vertices'"
             ) from err
         if not added:
@@ -343,9 +339,8 @@ class _Reader:
         rec.lod = max(1, math.floor(float(chosen)))
         self.records.append(rec)
 
-    def _context(self, key: str, obj: dict, vertices: np.ndarray, where: int | None) -> None:
-        geometries = [g for g in obj.get("geometry") or [] if isinstance(g, dict)]
-        usable = [g for g in geometries if g.get("type") != "GeometryInstance"]
+    def _context(self, key: str, obj: dict) -> None:
+        usable = self._geometries(obj, count_instances=False)
         chosen = choose_lod([str(g.get("lod", "")) for g in usable], None, exact=False)
         try:
             added = self._add(self.ctx.builder, self.ctx.next_row, usable, chosen, semantics=False)
@@ -355,6 +350,14 @@ class _Reader:
         if added:
             attrs = obj.get("attributes") or {}
             self.ctx.add(str(obj.get("type", "other")), _text(attrs.get("name")))
+
+    def _geometries(self, obj: dict, *, count_instances: bool = True) -> list[dict]:
+        """Return the object's geometries except templates (``GeometryInstance``, counted)."""
+        geometries = [g for g in obj.get("geometry") or [] if isinstance(g, dict)]
+        usable = [g for g in geometries if g.get("type") != "GeometryInstance"]
+        if count_instances:
+            self.instances += len(geometries) - len(usable)
+        return usable
 
     def _add(
         self,
