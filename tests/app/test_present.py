@@ -88,6 +88,7 @@ def test_table_view_rows():
             "quantity": "CO₂",
             "value": "1 ppm",
             "building": "",
+            "row": -1,
             "stale": False,
             "color": "#888888",
         }

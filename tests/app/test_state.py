@@ -291,3 +291,22 @@ def test_kiosk_ticks_do_not_grow_memory(demo_twin):
         assert last - first < 512 * 1024, f"heap grew by {(last - first) / 1024:.0f} KiB"
     finally:
         kiosk.plotter.close()
+
+
+def test_click_on_a_sensor_glyph_opens_the_device_card(app):
+    twin = app.twin
+    i = int(np.flatnonzero(twin.devices["device"].to_numpy() == "ls-co2-rathaus-ratssaal")[0])
+    glyph = np.asarray(twin.device_positions()[i])
+    app.plotter.camera_position = [
+        (glyph[0] - 60.0, glyph[1] - 80.0, glyph[2] + 120.0),
+        tuple(glyph),
+        (0.0, 0.0, 1.0),
+    ]
+    app.plotter.render_window.Render()
+    hit = app.select_at(*_display(app, glyph))
+    assert hit.kind == "sensor"
+    assert app.state.card["kind"] == "device"
+    assert app.state.card["id"] == "ls-co2-rathaus-ratssaal"
+    labels = [f["label"] for f in app.state.card["fields"]]
+    assert t("device.rssi", "de") in labels and t("device.last_seen", "de") in labels
+    assert app.state.selected_device == "ls-co2-rathaus-ratssaal"

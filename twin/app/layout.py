@@ -375,7 +375,8 @@ def _sensor_table(app: TwinApp) -> None:
                 v_for="r in sensors",
                 key="r.key",
                 classes=(
-                    "'twin-row' + (r.device === selected_device ? ' twin-selected' : '')"
+                    "'twin-row' + (r.device === selected_device"
+                    " || (selected_row >= 0 && r.row === selected_row) ? ' twin-selected' : '')"
                     " + (r.stale ? ' twin-stale' : '')",
                 ),
                 click=(app.select_sensor, "[r.device]"),

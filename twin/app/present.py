@@ -184,7 +184,8 @@ def table_view(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     -------
     list of dict
         ``key``, ``device``, ``name``, ``quantity`` (label), ``value`` (formatted with
-        unit), ``building``, ``stale``, ``color``.
+        unit), ``building``, ``row`` (City row of the building, -1 if unbound), ``stale``,
+        ``color``.
     """
     return [
         {
@@ -194,6 +195,7 @@ def table_view(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "quantity": str(r.get("label") or r.get("quantity") or ""),
             "value": str(r.get("display") or "–"),
             "building": str(r.get("building") or ""),
+            "row": -1 if r.get("row") is None else int(r["row"]),
             "stale": bool(r.get("stale", False)),
             "color": r.get("color") or "#888888",
         }
