@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import osmium
 import pyproj
 import pytest
 import shapely
@@ -187,12 +188,16 @@ def test_format_is_told_by_content_not_name(tmp_path):
     assert read_osm(path).n_buildings == 1
 
 
-def test_pbf_round_trip_through_osmium_writer(tmp_path):
-    osmium = pytest.importorskip("osmium")
-    pbf = tmp_path / "parts.osm.pbf"
+def _pbf(xml: Path, pbf: Path) -> Path:
+    """Write the OSM XML file ``xml`` as PBF with osmium's own writer."""
     with osmium.SimpleWriter(str(pbf)) as writer:
-        for obj in osmium.FileProcessor(str(FIXTURES / "building_parts.osm")):
+        for obj in osmium.FileProcessor(str(xml)):
             writer.add(obj)
+    return pbf
+
+
+def test_pbf_round_trip_through_osmium_writer(tmp_path):
+    pbf = _pbf(FIXTURES / "building_parts.osm", tmp_path / "parts.osm.pbf")
     xml_city = read_osm(FIXTURES / "building_parts.osm")
     pbf_city = read_osm(pbf)
     assert pbf_city.buildings["id"].tolist() == xml_city.buildings["id"].tolist()
@@ -285,12 +290,7 @@ def test_truncated_gzip(tmp_path):
 
 
 def test_truncated_pbf(tmp_path):
-    osmium = pytest.importorskip("osmium")
-    pbf = tmp_path / "full.osm.pbf"
-    with osmium.SimpleWriter(str(pbf)) as writer:
-        for obj in osmium.FileProcessor(str(FIXTURES / "building_parts.osm")):
-            writer.add(obj)
-    data = pbf.read_bytes()
+    data = _pbf(FIXTURES / "building_parts.osm", tmp_path / "full.osm.pbf").read_bytes()
     cut = tmp_path / "cut.osm.pbf"
     cut.write_bytes(data[: len(data) - 40])
     with pytest.raises(

@@ -14,7 +14,8 @@ Decisions shared by both formats:
 * **Heights.** ``ground_z`` is the lowest point of the whole building (parts included);
   ``height``/``min_height`` are the top/bottom of the row above it, so a tower part on a base
   gets ``min_height`` > 0. ``measuredHeight`` is kept only when it agrees with the geometry
-  within ``max(1 m, 10 %)`` (:func:`resolve_heights`).
+  within ``max(1 m, 10 %)`` (:func:`resolve_heights`); a ``heightSource`` attribute (written
+  by twin's CityJSON export) then says how that height was first derived.
 * **LoD1.** A LoD1 solid whose vertices all lie at its bottom or top is a prism: footprint +
   height reproduce it exactly, so its surfaces are dropped. Other LoD1 solids (stepped
   blocks, several solids of different heights, triangulated blocks on uneven ground, as in
