@@ -28,6 +28,7 @@ import shapely
 from twin.errors import GeodataError
 from twin.geodata.city import City
 from twin.geodata.crs import horizontal, parse_crs, target_crs
+from twin.geodata.geometry import polygonal_array
 from twin.geodata.heights import derive_heights
 
 log = logging.getLogger(__name__)
@@ -230,17 +231,6 @@ def _find(columns: list[str], candidates: tuple[str, ...]) -> str | None:
     return None
 
 
-def _polygonal(geoms: np.ndarray) -> np.ndarray:
-    """Keep only the polygonal parts of each geometry (None when nothing is left)."""
-    out = np.array(geoms, dtype=object)
-    types = shapely.get_type_id(out)
-    for i in np.flatnonzero(~np.isin(types, (3, 6))):
-        parts = shapely.get_parts(out[i]) if out[i] is not None else []
-        polys = [p for p in parts if shapely.get_type_id(p) in (3, 6) and p.area > 0]
-        out[i] = shapely.multipolygons(polys) if len(polys) > 1 else (polys[0] if polys else None)
-    return out
-
-
 def _examples(ids: np.ndarray, limit: int = 5) -> str:
     shown = ", ".join(str(v) for v in ids[:limit])
     return shown + (", ..." if len(ids) > limit else "")
@@ -254,7 +244,7 @@ def _clean(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
     empty = (types < 0) | shapely.is_empty(geoms)
     collections = types == 7
     if collections.any():
-        geoms[collections] = _polygonal(geoms[collections])
+        geoms[collections] = polygonal_array(geoms[collections])
         types = shapely.get_type_id(geoms)
         empty |= types < 0
     points = np.isin(types, (0, 4)) & ~empty
@@ -293,7 +283,7 @@ def _clean(gdf: gpd.GeoDataFrame, path: Path) -> gpd.GeoDataFrame:
     if invalid.any():
         fids = gdf["__label"].to_numpy()
         reasons = shapely.is_valid_reason(geoms[invalid])
-        repaired = _polygonal(shapely.make_valid(geoms[invalid]))
+        repaired = polygonal_array(shapely.make_valid(geoms[invalid]))
         lost = np.array([g is None or g.is_empty or g.area <= 0 for g in repaired])
         geoms[invalid] = repaired
         bad = fids[invalid]

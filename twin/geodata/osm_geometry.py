@@ -17,9 +17,9 @@ from collections.abc import Sequence
 import numpy as np
 import shapely
 
-log = logging.getLogger(__name__)
+from twin.geodata.geometry import polygonal
 
-_POLYGONAL = (shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON)
+log = logging.getLogger(__name__)
 
 
 def way_polygons(
@@ -95,30 +95,13 @@ def relation_polygon(lines: Sequence[shapely.LineString]) -> tuple[shapely.Geome
             problem = f"{loose} member line(s) do not close a ring"
     if not polygons:
         return None, problem or "no closed ring"
-    polygons = [p if p.is_valid else _polygonal(shapely.make_valid(p)) for p in polygons]
+    polygons = [p if p.is_valid else polygonal(shapely.make_valid(p)) for p in polygons]
     polygons = [p for p in polygons if p is not None and not p.is_empty]
     if not polygons:
         return None, "rings are degenerate"
     # Even-odd fill: XOR the rings one after the other (symmetric_difference_all is not XOR).
     geometry = functools.reduce(shapely.symmetric_difference, polygons)
-    return _polygonal(geometry), problem
-
-
-def _polygonal(geometry: shapely.Geometry) -> shapely.Geometry | None:
-    """Keep the polygonal parts of a geometry; None if there are none."""
-    if geometry is None or geometry.is_empty:
-        return None
-    if shapely.get_type_id(geometry) in _POLYGONAL:
-        return geometry
-    parts = [
-        p
-        for p in shapely.get_parts(geometry)
-        if shapely.get_type_id(p) in _POLYGONAL and not p.is_empty
-    ]
-    if not parts:
-        return None
-    polys = [q for p in parts for q in shapely.get_parts(p)]
-    return polys[0] if len(polys) == 1 else shapely.multipolygons(polys)
+    return polygonal(geometry), problem
 
 
 def repair(
@@ -147,7 +130,7 @@ def repair(
     repaired: list[str] = []
     dropped: list[str] = []
     for i in invalid:
-        fixed = _polygonal(shapely.make_valid(geometries[i]))
+        fixed = polygonal(shapely.make_valid(geometries[i]))
         geometries[i] = fixed
         (repaired if fixed is not None else dropped).append(str(ids[i]))
     keep = ~shapely.is_missing(geometries)

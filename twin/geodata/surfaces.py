@@ -19,6 +19,7 @@ import numpy as np
 import shapely
 from shapely import GeometryType
 
+from twin.geodata.geometry import polygonal_array
 from twin.geodata.surface_arrays import UNKNOWN, SurfaceBatch, SurfaceBuilder, ragged_take
 
 __all__ = [
@@ -208,7 +209,7 @@ def footprints(batch: SurfaceBatch, types: np.ndarray, *, label: str = "") -> np
     areas = shapely.area(flat)
     for r in np.flatnonzero(counts > 1):
         out[r] = _union(flat[starts[r] : starts[r + 1]], areas[starts[r] : starts[r + 1]])
-    return np.array([_polygonal(g) for g in out], dtype=object)
+    return polygonal_array(out)
 
 
 def _union(parts: np.ndarray, areas: np.ndarray) -> shapely.Geometry:
@@ -226,20 +227,6 @@ def _union(parts: np.ndarray, areas: np.ndarray) -> shapely.Geometry:
     except shapely.errors.GEOSException:
         pass
     return shapely.union_all(parts)
-
-
-def _polygonal(geom: shapely.Geometry | None) -> shapely.Geometry | None:
-    """Keep the polygonal part of ``geom`` (drop lines and points of a collection)."""
-    if geom is None or geom.is_empty:
-        return None
-    kind = shapely.get_type_id(geom)
-    if kind in (3, 6):  # Polygon, MultiPolygon
-        return geom
-    parts = [p for p in shapely.get_parts(geom) if shapely.get_type_id(p) in (3, 6)]
-    parts = [q for p in parts for q in shapely.get_parts(p)]
-    if not parts:
-        return None
-    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
 
 
 def pack(batch: SurfaceBatch, types: np.ndarray, rows: np.ndarray) -> tuple[list, list]:
