@@ -428,6 +428,15 @@ def test_binary_file_is_a_clear_error(tmp_path, name):
         read_cityjson(path)
 
 
+@pytest.mark.parametrize(("source", "count"), [(V11, "4/4 [00:"), (SEQ, " features")])
+def test_progress_bar(capsys, source, count):
+    plain = read_cityjson(source)
+    shown = read_cityjson(source, progress=True)
+    assert shown.buildings.drop(columns="geometry").equals(plain.buildings.drop(columns="geometry"))
+    err = capsys.readouterr().err
+    assert f"{source.name}: " in err and count in err
+
+
 @pytest.mark.parametrize("source", [V11, SEQ])
 def test_utf8_byte_order_mark_is_accepted(tmp_path, source):
     path = tmp_path / source.name

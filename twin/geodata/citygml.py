@@ -62,6 +62,7 @@ from twin.geodata.citygml_model import (
     choose_lod,
     roof_shape,
 )
+from twin.geodata.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -151,14 +152,11 @@ def read_citygml(
     _check_root(path)
     reader = _Reader(path, wanted)
     size = path.stat().st_size
-    with open(path, "rb") as raw:
-        stream: IO[bytes] = raw
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(total=size, unit="B", unit_scale=True, desc=path.name)
-            stream = _ProgressReader(raw, bar)  # type: ignore[assignment]
+    with (
+        open(path, "rb") as raw,
+        progress_bar(progress, path, total=size, unit="B", unit_scale=True) as bar,
+    ):
+        stream: Any = _ProgressReader(raw, bar) if progress else raw
         try:
             reader.parse(stream)
         except etree.XMLSyntaxError as err:
@@ -168,9 +166,6 @@ def read_citygml(
                 "XML syntax error",
                 "a complete, well-formed CityGML document (is the file truncated?)",
             ) from err
-        finally:
-            if bar is not None:
-                bar.close()
     return finish_city(reader, fmt="citygml", crs=crs, axis_swap=True, started=started)
 
 

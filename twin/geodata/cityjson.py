@@ -44,6 +44,7 @@ from twin.geodata.citygml_model import (
     roof_shape,
 )
 from twin.geodata.crs import parse_crs
+from twin.geodata.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +172,7 @@ class _Reader:
         self._objects(objects, vertices, progress)
 
     def read_seq(self, progress: bool) -> None:
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            bar = tqdm(unit=" features", desc=self.path.name)
-        try:
+        with progress_bar(progress, self.path, unit=" features") as bar:
             for lineno, obj in self._lines():
                 if obj.get("type") == "CityJSON":
                     self._header(obj, where=f"line {lineno}: ")
@@ -189,11 +185,7 @@ class _Reader:
                 fid = obj.get("id", f"line {lineno}")
                 vertices = self._vertices(obj.get("vertices", []), f"feature {fid!r}")
                 self._objects(obj.get("CityObjects") or {}, vertices, False, where=lineno)
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+                bar.update(1)
 
     def _lines(self) -> Iterator[tuple[int, dict]]:
         try:
@@ -282,16 +274,10 @@ class _Reader:
     def _objects(
         self, objects: dict, vertices: np.ndarray, progress: bool, where: int | None = None
     ) -> None:
-        items: Any = objects.items()
-        bar = None
-        if progress:
-            from tqdm import tqdm
-
-            items = bar = tqdm(items, total=len(objects), unit=" objects", desc=self.path.name)
         self._block = vertices
         self._bases: dict[int, int] = {}
-        try:
-            for key, obj in items:
+        with progress_bar(progress, self.path, total=len(objects), unit=" objects") as bar:
+            for key, obj in objects.items():
                 kind = obj.get("type", "?") if isinstance(obj, dict) else "?"
                 if kind in BUILDING_TYPES:
                     self._building(key, obj, objects, where)
@@ -299,9 +285,7 @@ class _Reader:
                     self.skipped.object(kind)
                     if kind not in _NO_CONTEXT and isinstance(obj, dict):
                         self._context(key, obj)
-        finally:
-            if bar is not None:
-                bar.close()
+                bar.update(1)
 
     def _base(self, builder: surf.SurfaceBuilder) -> int:
         """Register the current vertex block with ``builder`` once; return its base."""

@@ -30,6 +30,7 @@ from twin.geodata.city import City
 from twin.geodata.crs import horizontal, parse_crs, target_crs
 from twin.geodata.geometry import polygonal_array
 from twin.geodata.heights import derive_heights
+from twin.geodata.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -191,19 +192,11 @@ def _read_ogr(path: Path, layer: str | None, progress: bool) -> gpd.GeoDataFrame
             path, layer=layer, batch_size=_BATCH, use_pyarrow=True, return_fids=True
         ) as (meta, reader):
             batches = []
-            bar = None
-            if progress:
-                from tqdm import tqdm
-
-                bar = tqdm(
-                    total=total if total and total > 0 else None, unit=" features", desc=path.name
-                )
-            for batch in reader:
-                batches.append(batch)
-                if bar is not None:
+            known = total if total and total > 0 else None
+            with progress_bar(progress, path, total=known, unit=" features") as bar:
+                for batch in reader:
+                    batches.append(batch)
                     bar.update(batch.num_rows)
-            if bar is not None:
-                bar.close()
             table = pa.Table.from_batches(batches, schema=reader.schema)
     except ogr_errors as err:
         raise GeodataError(f"{path}: cannot read layer {layer!r}: {err}") from err

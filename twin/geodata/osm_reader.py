@@ -31,6 +31,7 @@ import osmium.filter
 import osmium.geom
 
 from twin.errors import GeodataError
+from twin.geodata.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -193,47 +194,48 @@ def read_raw(path: Path, fmt: str, *, progress: bool = False) -> RawOSM:
 
 def _read_ways(path: Path, fmt: str, raw: RawOSM, members: set[int], progress: bool) -> None:
     """Pass 2 (building ways, WKB from osmium) and, if needed, pass 3 (other member ways)."""
-    wkb = osmium.geom.WKBFactory()
     fp = osmium.FileProcessor(osmium.io.File(str(path), fmt), osmium.osm.NODE | osmium.osm.WAY)
     # Only tagged ways reach Python: osmium drops nodes and other ways in C++.
     fp = fp.with_locations().with_filter(osmium.filter.EntityFilter(osmium.osm.WAY))
     fp = fp.with_filter(osmium.filter.KeyFilter("building", "building:part"))
     missing: dict[int, list[int]] = {}
-    n_keys = len(TAG_KEYS)
-    bar = _progress_bar(path, progress)
     try:
-        for way in fp:
-            tags = way.tags
-            try:
-                geom: bytes | None = bytes.fromhex(wkb.create_linestring(way))
-            except (osmium.InvalidLocationError, RuntimeError) as err:
-                geom = None
-                if all(n.location.valid() for n in way.nodes):
-                    raw.way_problem[way.id] = f"degenerate ({err})"
-                else:  # nodes later in the file, negative ids, or not in the file
-                    missing[len(raw.way_ids)] = [n.ref for n in way.nodes]
-            raw.way_ids.append(way.id)
-            raw.way_wkb.append(geom)
-            raw.way_closed.append(way.is_closed())
-            raw.way_is_building.append(True)
-            if len(tags) > 1:
-                raw.way_tags.append([tags.get(k) for k in TAG_KEYS])
-            else:
-                raw.way_tags.append(
-                    [tags.get("building"), tags.get("building:part")] + [None] * (n_keys - 2)
-                )
-            if bar is not None:
-                bar.update()
+        with progress_bar(progress, path, unit=" buildings") as bar:
+            _collect_ways(fp, raw, missing, bar)
     except RuntimeError as err:
         raise _wrap(path, fmt, err) from err
-    finally:
-        if bar is not None:
-            bar.close()
     rest = members.difference(raw.way_ids)
     if rest:
         _read_member_ways(path, fmt, raw, rest, fp.node_location_storage, missing)
     if missing:
         _fill_missing(path, fmt, raw, missing)
+
+
+def _collect_ways(fp: Any, raw: RawOSM, missing: dict[int, list[int]], bar: Any) -> None:
+    """Pass 2's loop: each building way's id, WKB line string (from osmium) and tags."""
+    wkb = osmium.geom.WKBFactory()
+    n_keys = len(TAG_KEYS)
+    for way in fp:
+        tags = way.tags
+        try:
+            geom: bytes | None = bytes.fromhex(wkb.create_linestring(way))
+        except (osmium.InvalidLocationError, RuntimeError) as err:
+            geom = None
+            if all(n.location.valid() for n in way.nodes):
+                raw.way_problem[way.id] = f"degenerate ({err})"
+            else:  # nodes later in the file, negative ids, or not in the file
+                missing[len(raw.way_ids)] = [n.ref for n in way.nodes]
+        raw.way_ids.append(way.id)
+        raw.way_wkb.append(geom)
+        raw.way_closed.append(way.is_closed())
+        raw.way_is_building.append(True)
+        if len(tags) > 1:
+            raw.way_tags.append([tags.get(k) for k in TAG_KEYS])
+        else:
+            raw.way_tags.append(
+                [tags.get("building"), tags.get("building:part")] + [None] * (n_keys - 2)
+            )
+        bar.update()
 
 
 def _read_member_ways(
@@ -309,11 +311,3 @@ def _fill_missing(path: Path, fmt: str, raw: RawOSM, missing: dict[int, list[int
             continue
         raw.way_wkb[index] = _line_wkb(raw, raw.way_ids[index], [found[ref] for ref in refs])
     log.debug("%d way(s) completed from a second node pass", len(missing))
-
-
-def _progress_bar(path: Path, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(desc=f"reading {path.name}", unit=" buildings", leave=False)
