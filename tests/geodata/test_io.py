@@ -219,6 +219,20 @@ def test_second_file_with_its_own_crs_is_reprojected(tmp_path):
     assert joined.total_bounds[0] > 300_000  # placed in Berlin's UTM zone, not near 0
 
 
+def test_a_file_far_outside_the_target_crs_is_warned_about(caplog):
+    osm = realdata_path("osm/berlin-siegessaeule.osm.gz")  # sets EPSG:25833 (UTM 33N)
+    delft = realdata_path("cityjson/delft.city.json")  # the Netherlands, 4.4°E
+    with caplog.at_level(logging.WARNING, logger="twin.geodata.io"):
+        city = read_city([osm, delft])
+    assert city.crs == "EPSG:25833"
+    warned = [r.getMessage() for r in caplog.records if "area of use" in r.getMessage()]
+    assert len(warned) == 1 and "delft.city.json" in warned[0] and "EPSG:25833" in warned[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="twin.geodata.io"):
+        read_city([osm, realdata_path("citygml/citygml4j_lod2_buildings_v3.gml")])  # Berlin
+    assert "area of use" not in caplog.text
+
+
 def test_unknown_crs_is_refused(tmp_path):
     a = _geojson(tmp_path / "a.geojson")
     with pytest.raises(GeodataError, match="unknown CRS 'EPSG:999999'"):

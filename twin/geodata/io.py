@@ -317,6 +317,7 @@ def read_city(
             raise GeodataError(f"{path}: cannot read as {kind}: {err}") from err
         if target is None:
             target = pyproj.CRS.from_user_input(city.buildings.crs)
+        _warn_outside_area_of_use(city, target, path)
         city = reproject_city(city, target)
         log.info("%s: %d buildings (%s)", path, city.n_buildings, kind)
         cities.append(city)
@@ -337,6 +338,33 @@ def read_city(
             context=joined.context,
         )
     return joined
+
+
+def _warn_outside_area_of_use(city: City, target: pyproj.CRS, path: Path) -> None:
+    """Warn when the file's buildings lie outside the area where ``target`` is meant to be used.
+
+    A UTM zone stretches badly far from its zone (a Dutch file in Berlin's zone 33 lands at
+    negative eastings); joining such files is allowed, but the user should choose ``--crs``.
+    """
+    area = target.area_of_use
+    if area is None or not len(city.buildings) or city.buildings.crs is None:
+        return
+    to_lonlat = pyproj.Transformer.from_crs(city.buildings.crs, 4326, always_xy=True)
+    minx, miny, maxx, maxy = city.buildings.total_bounds
+    lon, lat = to_lonlat.transform((minx + maxx) / 2, (miny + maxy) / 2)
+    if not (area.west <= lon <= area.east and area.south <= lat <= area.north):
+        log.warning(
+            "%s: its buildings (around %.2f°E %.2f°N) lie outside the area of use of %s "
+            "(%.0f°E to %.0f°E, %.0f°N to %.0f°N); expect distortion, or choose --crs",
+            path,
+            lon,
+            lat,
+            _crs_text(target),
+            area.west,
+            area.east,
+            area.south,
+            area.north,
+        )
 
 
 def _crs_text(crs: pyproj.CRS) -> str:
