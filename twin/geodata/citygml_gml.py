@@ -192,7 +192,7 @@ class PosListBatch:
     Parsing ring by ring costs a Python call and a NumPy array per ring. Here the texts of a
     chunk (a few MB) are joined with a ``nan`` separator and parsed by one C call
     (:func:`numpy.fromstring`); the separators give the ring lengths. The result goes to the
-    :class:`~twin.geodata.surfaces.SurfaceBuilder` with one :meth:`add_block` call.
+    :class:`~twin.geodata.surface_arrays.SurfaceBuilder` with one :meth:`add_block` call.
 
     Parameters
     ----------

@@ -347,15 +347,16 @@ def _warn_outside_area_of_use(city: City, target: pyproj.CRS, path: Path) -> Non
     negative eastings); joining such files is allowed, but the user should choose ``--crs``.
     """
     area = target.area_of_use
-    if area is None or not len(city.buildings) or city.buildings.crs is None:
-        return
-    to_lonlat = pyproj.Transformer.from_crs(city.buildings.crs, 4326, always_xy=True)
+    src = city.buildings.crs
+    if area is None or not len(city.buildings) or src is None or target.equals(src):
+        return  # a file in its own CRS is where it says it is
+    to_lonlat = pyproj.Transformer.from_crs(src, 4326, always_xy=True)
     minx, miny, maxx, maxy = city.buildings.total_bounds
     lon, lat = to_lonlat.transform((minx + maxx) / 2, (miny + maxy) / 2)
     if not (area.west <= lon <= area.east and area.south <= lat <= area.north):
         log.warning(
             "%s: its buildings (around %.2f°E %.2f°N) lie outside the area of use of %s "
-            "(%.0f°E to %.0f°E, %.0f°N to %.0f°N); expect distortion, or choose --crs",
+            "(%.1f°E to %.1f°E, %.1f°N to %.1f°N); expect distortion, or choose --crs",
             path,
             lon,
             lat,
