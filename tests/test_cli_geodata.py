@@ -35,6 +35,7 @@ INFO_KEYS = {
     "height_source",
     "formats",
     "lod",
+    "context",
     "synthetic",
     "label",
     "sources",
@@ -205,6 +206,15 @@ def test_import_and_info_of_every_real_file(tmp_path, capsys, name):
     minx, miny, maxx, maxy = info["bbox"]
     assert minx < info["origin"][0] < maxx and miny < info["origin"][1] < maxy
     assert 0 < info["height"]["min"] <= info["height"]["mean"] <= info["height"]["max"] < 100
+    if name == "cityjson/delft.city.json":  # roads, water, ... kept as context, not buildings
+        assert info["context"] == {
+            "bridge": 3,
+            "genericcityobject": 54,
+            "landuse": 81,
+            "plantcover": 126,
+            "road": 143,
+            "waterbody": 3,
+        }
 
 
 @pytest.mark.realdata

@@ -178,6 +178,7 @@ def format_info(info: dict[str, Any], path: str) -> str:
         ("Height source", counts(info["height_source"])),
         ("Formats", counts(info["formats"])),
         ("Level of detail", counts(info["lod"], "LoD")),
+        ("Context layers", counts(info.get("context", {}))),
         ("Sources", "; ".join(info["sources"]) or "-"),
         ("Attribution", "; ".join(info["attribution"]) or "-"),
     ]

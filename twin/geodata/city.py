@@ -254,7 +254,8 @@ class City:
         dict
             ``buildings``, ``parts``, ``rows``, ``crs``, ``origin``, ``bbox``, ``height``
             (``min``/``max``/``mean``), ``height_source`` and ``formats`` counts, ``lod``
-            counts, ``synthetic``, ``label``, ``sources``, ``attribution``.
+            counts, ``context`` (objects per context layer), ``synthetic``, ``label``,
+            ``sources``, ``attribution``.
         """
         b = self.buildings
         bbox = [float(v) for v in b.total_bounds] if len(b) else [0.0, 0.0, 0.0, 0.0]
@@ -280,6 +281,7 @@ class City:
             "height_source": counts(first["height_source"]),
             "formats": counts(first["format"]),
             "lod": counts(first["lod"].astype(int)),
+            "context": counts(self.context["layer"]) if self.context is not None else {},
             "synthetic": self.synthetic,
             "label": self.label,
             "sources": self.sources,
