@@ -285,6 +285,25 @@ def test_import_unknown_crs_exits_2(tmp_path, capsys):
     assert "unknown CRS 'EPSG:999999'" in err and "\n" not in err
 
 
+@pytest.mark.parametrize(
+    "src",
+    [
+        "houses.geojson",
+        "citygml/citygml4j_lod2_buildings_v3.gml",
+        "cityjson/delft.city.json",
+        "osm/heidelberg.test.pbf",
+    ],
+)
+def test_import_into_degrees_or_feet_exits_2(tmp_path, capsys, src):
+    path = _geojson(tmp_path / src) if src.endswith("geojson") else realdata_path(src)
+    for crs in ("EPSG:4326", "EPSG:2263"):
+        out = tmp_path / "o.parquet"
+        assert main(["import", str(path), "--out", str(out), "--crs", crs]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"twin: error: --crs {crs}: a City needs a projected CRS in metres")
+        assert "\n" not in err and not out.exists()
+
+
 def test_other_bad_input_exits_2(tmp_path, capsys, demo_file):
     plain = tmp_path / "plain.parquet"
     a_file = tmp_path / "file.txt"

@@ -1,9 +1,11 @@
+import re
+
 import numpy as np
 import pyproj
 import pytest
 
 from twin.errors import GeodataError
-from twin.geodata.crs import parse_crs, reproject_xy, target_crs, utm_crs
+from twin.geodata.crs import parse_crs, parse_target_crs, reproject_xy, target_crs, utm_crs
 
 
 @pytest.mark.parametrize(
@@ -55,3 +57,25 @@ def test_reproject_xy_matches_known_point():
     )
     assert x[0] == pytest.approx(459300, abs=0.5)
     assert y[0] == pytest.approx(5481350, abs=0.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        ("EPSG:4326", "WGS 84 (geographic, degree)"),
+        ("EPSG:2263", "(projected, US survey foot)"),  # New York State Plane, feet
+    ],
+)
+def test_target_crs_must_be_metric(text, what):
+    needs = rf"--crs {text}: a City needs a projected CRS in metres"
+    with pytest.raises(GeodataError, match=needs):
+        target_crs(pyproj.CRS(4326), (8.4, 49.4, 8.5, 49.5), override=text)
+    with pytest.raises(GeodataError, match=re.escape(what)):
+        parse_target_crs(text)
+    assert parse_target_crs("urn:ogc:def:crs:EPSG::25832").to_epsg() == 25832
+
+
+def test_source_crs_in_feet_is_stored_in_utm():
+    # Data in New York State Plane (feet) is stored in its UTM zone, in metres.
+    x, y = 984_000.0, 210_000.0  # Manhattan, in US survey feet
+    assert target_crs(pyproj.CRS(2263), (x, y, x + 100, y + 100)).to_epsg() == 32618

@@ -133,6 +133,39 @@ def utm_epsg(lon: float, lat: float) -> int:
     return (32600 if lat >= 0 else 32700) + zone
 
 
+def is_metric(crs: pyproj.CRS) -> bool:
+    """Return whether ``crs`` is projected with its horizontal axes in metres.
+
+    Examples
+    --------
+    >>> import pyproj
+    >>> is_metric(pyproj.CRS(25832)), is_metric(pyproj.CRS(4326)), is_metric(pyproj.CRS(2263))
+    (True, False, False)
+    """
+    crs = horizontal(crs)
+    axes = crs.axis_info[:2]
+    return bool(crs.is_projected and axes and all(a.unit_name in ("metre", "meter") for a in axes))
+
+
+def parse_target_crs(text: str) -> pyproj.CRS:
+    """Parse the user's ``--crs``: it must be a projected CRS in metres.
+
+    Raises
+    ------
+    GeodataError
+        If the text names no CRS, or a geographic one (degrees) or one in feet.
+    """
+    crs = parse_crs(text, source="--crs")
+    if not is_metric(crs):
+        unit = crs.axis_info[0].unit_name if crs.axis_info else "unknown units"
+        kind = "geographic" if crs.is_geographic else "projected"
+        raise GeodataError(
+            f"--crs {text}: a City needs a projected CRS in metres, such as 'EPSG:25832', "
+            f"not {crs.name} ({kind}, {unit})"
+        )
+    return crs
+
+
 def target_crs(
     source: pyproj.CRS, bounds: tuple[float, float, float, float], override: str | None = None
 ) -> pyproj.CRS:
@@ -150,13 +183,18 @@ def target_crs(
     Returns
     -------
     pyproj.CRS
-        ``override`` if given; ``source`` (horizontal part) if projected; else the UTM zone
-        of the centre of ``bounds``.
+        ``override`` if given; ``source`` (horizontal part) if projected in metres; else the
+        UTM zone of the centre of ``bounds``.
+
+    Raises
+    ------
+    GeodataError
+        If ``override`` is not a projected CRS in metres (:func:`parse_target_crs`).
     """
     if override:
-        return parse_crs(override, source="--crs")
+        return parse_target_crs(override)
     source = horizontal(source)
-    if source.is_projected:
+    if is_metric(source):
         return source
     minx, miny, maxx, maxy = bounds
     if source.is_geographic:

@@ -31,7 +31,7 @@ import shapely
 
 from twin.errors import GeodataError, TwinError
 from twin.geodata.city import City, concat
-from twin.geodata.crs import parse_crs, transformer
+from twin.geodata.crs import parse_target_crs, transformer
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +296,7 @@ def read_city(
     files = [Path(p) for p in paths]
     if not files:
         raise GeodataError(f"no input files given; supported formats: {SUPPORTED}")
-    target = parse_crs(crs, source="--crs") if crs else None
+    target = parse_target_crs(crs) if crs else None
     kinds = [detect_format(p) for p in files]  # fail fast, before the long reads
     if lod is not None and not {"citygml", "cityjson"} & set(kinds):
         log.warning("lod=%s applies only to CityGML and CityJSON files; ignored", lod)

@@ -151,12 +151,7 @@ def _project_lines(raw: RawOSM, crs: str | None) -> tuple[np.ndarray, pyproj.CRS
         minx, miny, maxx, maxy = shapely.total_bounds(lines[present])
     else:
         minx = miny = maxx = maxy = 0.0
-    dst = target_crs(_WGS84, (minx, miny, maxx, maxy), crs)
-    if not dst.is_projected:
-        raise GeodataError(
-            f"--crs {crs}: a City needs a projected CRS in metres, such as 'EPSG:25832', "
-            f"not {dst.name}"
-        )
+    dst = target_crs(_WGS84, (minx, miny, maxx, maxy), crs)  # refuses a --crs not in metres
 
     def project(xy: np.ndarray) -> np.ndarray:
         x, y = reproject_xy(xy[:, 0], xy[:, 1], _WGS84, dst)
