@@ -5,6 +5,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pyproj
 import pytest
 import shapely
 
@@ -125,11 +126,17 @@ def test_cityjson_1_0_without_transform_and_crs_override(tmp_path):
     doc["metadata"] = {"referenceSystem": "urn:ogc:def:crs:EPSG::25832"}
     path = tmp_path / "v10.json"
     path.write_text(json.dumps(doc))
-    city = read_cityjson(path, crs="EPSG:4326")
-    assert city.crs == "EPSG:4326"
-    lon, lat = row(city, "house")["geometry"].centroid.coords[0]
-    assert 8.4 < lon < 8.5 and 49.4 < lat < 49.6
+    own = read_cityjson(path)
+    city = read_cityjson(path, crs="EPSG:25833")
+    assert (own.crs, city.crs) == ("EPSG:25832", "EPSG:25833")
+    expected = pyproj.Transformer.from_crs(25832, 25833, always_xy=True).transform(
+        *row(own, "house")["geometry"].centroid.coords[0]
+    )
+    got = row(city, "house")["geometry"].centroid.coords[0]
+    np.testing.assert_allclose(got, expected, atol=0.01)
     assert city.context.crs == city.buildings.crs
+    with pytest.raises(GeodataError, match="needs a projected CRS in metres"):
+        read_cityjson(path, crs="EPSG:4326")
 
 
 def test_file_without_crs_needs_the_crs_option(tmp_path):
