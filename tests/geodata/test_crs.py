@@ -21,6 +21,11 @@ from twin.geodata.crs import parse_crs, parse_target_crs, reproject_xy, target_c
         ("http://www.opengis.net/def/crs/EPSG/0/25832", 25832),
         ("https://www.opengis.net/def/crs/EPSG/6.12/3068", 3068),
         ("https://www.opengis.net/def/crs/EPSG/0/7415", 28992),  # compound RD New + NAP
+        (
+            "http://www.opengis.net/def/crs-compound?1=http://www.opengis.net/def/crs/EPSG/0/"
+            "25832&2=http://www.opengis.net/def/crs/EPSG/0/7837",
+            25832,
+        ),
         ("urn:adv:crs:ETRS89_UTM32*DE_DHHN2016_NH", 25832),
         ("urn:adv:crs:ETRS89_UTM33*DE_DHHN92_NH", 25833),
     ],
