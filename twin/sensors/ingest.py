@@ -257,6 +257,7 @@ class Ingest:
             "connects": 0,
             "connect_failures": 0,
             "disconnects": 0,
+            "not_submitted": 0,
         }
         self._started = False
 
@@ -439,11 +440,19 @@ class Ingest:
                 topic, payload, f"internal error: {type(err).__name__}: {err}", received, token
             )
             return
-        self.writer.submit(message, token)
+        self._hand_over(self.writer.submit, message, token)
 
     def _dead(self, topic: str, payload: bytes, error: str, received: datetime, token: Any) -> None:
         self.counters["decode_errors"] += 1
-        self.writer.submit_dead(DeadLetter(topic, payload, error, received), token)
+        self._hand_over(self.writer.submit_dead, DeadLetter(topic, payload, error, received), token)
+
+    def _hand_over(self, submit: Any, item: Any, token: Any) -> None:
+        """Give an item to the Writer; never let its failure kill paho's network thread."""
+        try:
+            submit(item, token)
+        except Exception as err:  # e.g. the Writer was closed while stopping
+            self.counters["not_submitted"] += 1
+            log.warning("ingest: not stored (the broker will deliver it again): %s", err)
 
     # --- acknowledgements (Writer thread) ---------------------------------------------------
 
@@ -485,9 +494,11 @@ class Ingest:
         -------
         dict
             ``messages`` (MQTT messages received), ``decode_errors``, ``acked``,
-            ``stale_acks`` (acks dropped after a reconnect), ``connects``, ``disconnects``,
-            ``connected``, plus the Writer's ``received``, ``stored``, ``duplicates``,
-            ``rejected``, ``events``, ``lag_seconds``.
+            ``stale_acks`` (acks dropped after a reconnect), ``connects``,
+            ``connect_failures``, ``disconnects``, ``not_submitted`` (refused by a closed
+            Writer, left to the broker to deliver again), ``connected``, plus the Writer's
+            ``received``, ``stored``, ``duplicates``, ``rejected``, ``events``,
+            ``lag_seconds``.
         """
         stats: dict[str, Any] = {}
         writer_stats = getattr(self.writer, "stats", None)
