@@ -374,3 +374,82 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module), optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0
+
+
+# --- strictness of network-server fields ------------------------------------------------------
+
+
+def _without(body: bytes, *path: str) -> bytes:
+    obj = json.loads(body)
+    inner = obj
+    for key in path[:-1]:
+        inner = inner[key]
+    del inner[path[-1]]
+    return json.dumps(obj).encode()
+
+
+def _with(body: bytes, value, *path: str) -> bytes:
+    obj = json.loads(body)
+    inner = obj
+    for key in path[:-1]:
+        inner = inner[key]
+    inner[path[-1]] = value
+    return json.dumps(obj).encode()
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (_with(ttn_up(), 12, "received_at"), "received_at"),
+        (_with(ttn_up(), 12, "uplink_message", "received_at"), "uplink_message.received_at"),
+        (
+            _with(_without(ttn_up(), "received_at"), 1.5e9, "uplink_message", "received_at"),
+            "uplink_message.received_at",
+        ),
+        (_with(ttn_up(), True, "received_at"), "received_at"),
+        (
+            _with(
+                _without(_without(ttn_up(), "received_at"), "uplink_message", "received_at"),
+                {"t": 1},
+                "uplink_message",
+                "settings",
+            ),
+            None,
+        ),
+    ],
+)
+def test_ttn_times_must_be_rfc3339_strings(payload, field):
+    if field is None:  # settings without a time: falls back to our reception time
+        assert decode("v3/a@t/devices/d1/up", payload, received_at=T0).time == T0
+        return
+    with pytest.raises(DecodeError, match=rf": {field}: expected an RFC 3339 time string, got "):
+        decode("v3/a@t/devices/d1/up", payload)
+
+
+def test_ttn_event_time_must_be_rfc3339():
+    body = b'{"end_device_ids": {"device_id": "d1"}, "received_at": 12, "join_accept": {}}'
+    with pytest.raises(DecodeError, match="received_at: expected an RFC 3339 time string, got 12"):
+        decode("v3/a@t/devices/d1/join", body)
+
+
+def test_chirpstack_times_must_be_rfc3339_strings():
+    with pytest.raises(DecodeError, match=r"event/up: time: expected an RFC 3339 time string"):
+        decode("application/app/device/a84041f621857cd2/event/up", cs_up(time=1714809600))
+    gw = _without(cs_up(rxInfo=[{"gwTime": 1714809600, "rssi": -90}]), "time")
+    with pytest.raises(DecodeError, match=r"rxInfo\[0\]\.gwTime: expected an RFC 3339 time"):
+        decode("application/app/device/a84041f621857cd2/event/up", gw)
+
+
+def test_chirpstack_uplink_without_device_info_is_rejected():
+    body = _without(cs_up(object={"temperature": 20.5}), "deviceInfo")
+    topic = "application/app/device/a84041f621857cd2/event/up"
+    with pytest.raises(DecodeError, match=rf"^{topic}: deviceInfo: missing; expected an object"):
+        decode(topic, body)
+    with pytest.raises(DecodeError, match="deviceInfo: missing"):
+        decode(topic, body, fmt="chirpstack")
+
+
+def test_chirpstack_codec_error_log_without_device_info_is_an_event():
+    log = b'{"time": "2026-05-04T08:00:00Z", "level": "ERROR", "code": "UPLINK_CODEC"}'
+    m = decode("application/app/device/a84041f621857cd2/event/up", log)
+    assert (m.kind, m.event_type, m.dev_eui) == ("event", "log", "A84041F621857CD2")

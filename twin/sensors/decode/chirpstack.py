@@ -16,6 +16,7 @@ import base64
 import binascii
 import json
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +30,7 @@ from twin.sensors.decode.common import (
     location_from_readings,
     location_of,
     normalize_dev_eui,
+    parse_rfc3339,
     parse_time,
     payload_readings,
     resolve_device,
@@ -78,7 +80,10 @@ def decode_chirpstack(
     match = TOPIC.match(topic)
     direction = match.group("dir") if match else "event"
     event = match.group("type") if match else ("log" if _is_log(body) else "up")
-    info = get_obj(body, "deviceInfo", "")
+    is_log = _is_log(body)
+    info = get_obj(
+        body, "deviceInfo", "", required=direction == "event" and event == "up" and not is_log
+    )
     topic_dev = match.group("dev") if match else None
     eui_text = get_str(info, "devEui", "deviceInfo.") or get_str(body, "devEui", "") or topic_dev
     dev_eui = normalize_dev_eui(eui_text)
@@ -90,8 +95,8 @@ def decode_chirpstack(
     )
     name, device = resolve_device(registry, device_id, dev_eui)
     dedup_id = get_str(body, "deduplicationId", "")
-    time = parse_time(body["time"], "time") if body.get("time") else received_at
-    if direction == "command" or event != "up" or _is_log(body):
+    time = parse_rfc3339(body["time"], "time") if body.get("time") is not None else received_at
+    if direction == "command" or event != "up" or is_log:
         event_type = f"command/{event}" if direction == "command" else event
         if event == "up":  # a log body on an up topic: a codec error
             event_type = "log"
@@ -117,8 +122,8 @@ def decode_chirpstack(
     raw = b64(body["data"], "data") if body.get("data") else None
     readings, extra = payload_readings(body.get("object"), raw, device, "object")
     rssi, snr, gateways = best_signal(body.get("rxInfo"), "rssi", "snr", "rxInfo")
-    if not body.get("time"):
-        time = _gateway_time(body.get("rxInfo"), "gwTime", received_at)
+    if body.get("time") is None:
+        time = _gateway_time(body.get("rxInfo"), "gwTime", received_at, parse_rfc3339)
     data = dict(extra)
     if raw is not None:
         data["frm_payload"] = body["data"]
@@ -143,11 +148,13 @@ def decode_chirpstack(
     )
 
 
-def _gateway_time(rx: Any, key: str, default: datetime) -> datetime:
+def _gateway_time(
+    rx: Any, key: str, default: datetime, parse: Callable[[Any, str], datetime] = parse_time
+) -> datetime:
     if isinstance(rx, list):
         for i, gw in enumerate(rx):
-            if isinstance(gw, dict) and gw.get(key):
-                return parse_time(gw[key], f"rxInfo[{i}].{key}")
+            if isinstance(gw, dict) and gw.get(key) is not None:
+                return parse(gw[key], f"rxInfo[{i}].{key}")
     return default
 
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from twin.errors import DecodeError
 from twin.sensors.decode.cayenne import decode_lpp, looks_like_lpp
 from twin.sensors.decode.values import flatten
@@ -31,6 +33,7 @@ __all__ = [
     "load_json",
     "location_of",
     "normalize_dev_eui",
+    "parse_rfc3339",
     "parse_time",
     "unit_lookup",
 ]
@@ -62,6 +65,17 @@ def load_json(payload: bytes) -> dict[str, Any]:
     """
     if len(payload) > MAX_PAYLOAD:
         raise DecodeError(f"payload of {len(payload)} bytes exceeds the limit of {MAX_PAYLOAD}")
+    # Fast path: orjson parses strict UTF-8 JSON about 4x faster than the json module and
+    # refuses NaN/Infinity, lone surrogates, integers beyond 64 bits and deep nesting; anything
+    # it refuses goes the slow way below, which accepts what the json module accepts (big
+    # integers, escaped surrogates, replaced by U+FFFD) and words the errors.
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if type(body) is dict:
+            return body
     if not payload.strip():
         raise DecodeError("empty payload; expected a JSON object")
     try:
@@ -146,6 +160,23 @@ def parse_time(value: Any, where: str) -> datetime:
         return t.astimezone(UTC)
     except (OverflowError, ValueError) as err:
         raise DecodeError(f"{where}: time {value!r} out of range") from err
+
+
+def parse_rfc3339(value: Any, where: str) -> datetime:
+    """Parse a network-server time, which must be an RFC 3339 string (nanoseconds allowed).
+
+    The Things Stack and ChirpStack always send times as RFC 3339 text; a number there is a
+    malformed message, not an epoch time (unlike the generic format, see :func:`parse_time`).
+
+    Raises
+    ------
+    DecodeError
+        When ``value`` is not a string or not an ISO 8601/RFC 3339 time.
+    """
+    if not isinstance(value, str):
+        shown = repr(value) if isinstance(value, (int, float)) else type(value).__name__
+        raise DecodeError(f"{where}: expected an RFC 3339 time string, got {shown[:60]}")
+    return parse_time(value, where)
 
 
 def get_obj(body: dict[str, Any], key: str, where: str, *, required: bool = False) -> dict:

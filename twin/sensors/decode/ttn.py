@@ -22,7 +22,7 @@ from twin.sensors.decode.common import (
     location_from_readings,
     location_of,
     normalize_dev_eui,
-    parse_time,
+    parse_rfc3339,
     payload_readings,
     resolve_device,
 )
@@ -95,7 +95,8 @@ def decode_ttn(
                     if c.startswith(_DEDUP_PREFIXES[i]):
                         dedup_id, rank = c, i
                         break
-    top_time = body.get("received_at")
+    top_raw = body.get("received_at")  # checked even when a better time is present
+    top_time = parse_rfc3339(top_raw, "received_at") if top_raw is not None else None
     if event != "up":
         key = _EVENTS.get(event)
         inner = body.get(key) if key else None
@@ -112,7 +113,7 @@ def decode_ttn(
             device_id=name,
             dev_eui=dev_eui,
             application_id=application_id,
-            time=parse_time(top_time, "received_at") if top_time else received_at,
+            time=top_time or received_at,
             received_at=received_at,
             dedup_id=dedup_id,
             event_type=event,
@@ -167,18 +168,18 @@ def decode_ttn(
     )
 
 
-def _uplink_time(up: dict[str, Any], top_time: Any, received_at: datetime) -> datetime:
+def _uplink_time(up: dict[str, Any], top_time: datetime | None, received_at: datetime) -> datetime:
     """Network reception time: NS ``received_at``, else AS, else gateway, else ours."""
-    if up.get("received_at"):
-        return parse_time(up["received_at"], "uplink_message.received_at")
-    if top_time:
-        return parse_time(top_time, "received_at")
+    if up.get("received_at") is not None:
+        return parse_rfc3339(up["received_at"], "uplink_message.received_at")
+    if top_time is not None:
+        return top_time
     rx = up.get("rx_metadata")
-    if isinstance(rx, list) and rx and isinstance(rx[0], dict) and rx[0].get("time"):
-        return parse_time(rx[0]["time"], "uplink_message.rx_metadata[0].time")
+    if isinstance(rx, list) and rx and isinstance(rx[0], dict) and rx[0].get("time") is not None:
+        return parse_rfc3339(rx[0]["time"], "uplink_message.rx_metadata[0].time")
     settings = up.get("settings")
-    if isinstance(settings, dict) and settings.get("time"):
-        return parse_time(settings["time"], "uplink_message.settings.time")
+    if isinstance(settings, dict) and settings.get("time") is not None:
+        return parse_rfc3339(settings["time"], "uplink_message.settings.time")
     return received_at
 
 
