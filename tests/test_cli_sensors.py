@@ -16,6 +16,7 @@ from tests.sensors.conftest import MosquittoBroker, publish_pairs, wait_until
 from twin.cli import main
 from twin.commands.sensors import parse_since
 from twin.errors import ConfigError
+from twin.sensors.decode import decode
 from twin.sensors.ingest import Ingest
 from twin.sensors.simulator import Simulator
 from twin.sensors.store import Store
@@ -231,3 +232,124 @@ def test_ingest_exits_2_when_the_broker_refuses_the_credentials(tmp_path, capsys
     assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("twin: error:") and "Not authorized" in err[-1]
+
+
+def test_readings_quantity_filter_over_all_devices(demo_db, capsys):
+    """--quantity without --device: every row is that quantity, and nothing of it is missing."""
+    assert main(["readings", "--db", str(demo_db), "--quantity", "water_level", "--limit", "0",
+                 "--json"]) == 0  # fmt: skip
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    with Store(demo_db, read_only=True) as store:
+        want = (
+            store.cursor()
+            .execute("SELECT count(*) FROM readings WHERE quantity = 'water_level'")
+            .fetchone()[0]
+        )
+    assert want > 0 and len(rows) == want
+    assert {r["quantity"] for r in rows} == {"water_level"} and {r["unit"] for r in rows} == {"cm"}
+    # the table: the same filter, the unit after the number
+    assert main(["readings", "--db", str(demo_db), "--quantity", "co2", "--limit", "20"]) == 0
+    body = capsys.readouterr().out.splitlines()[1:]
+    assert len(body) == 20 and all(line.split()[2] == "co2" for line in body)
+    assert all(line.split()[4] == "ppm" for line in body)
+
+
+def test_readings_of_an_unknown_device_is_an_error_naming_the_choices(demo_db, capsys):
+    assert main(["readings", "--db", str(demo_db), "--device", "ls-co2-schule-mitt"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no device 'ls-co2-schule-mitt'" in err and str(demo_db) in err
+    assert "ls-co2-schule-mitte" in err or "in all" in err
+    # a DevEUI in any case is a device too
+    with Store(demo_db, read_only=True) as store:
+        eui = store.devices().set_index("device").loc["ls-pegel-rhein", "dev_eui"]
+    assert main(["readings", "--db", str(demo_db), "--device", eui.lower(), "--json",
+                 "--limit", "3"]) == 0  # fmt: skip
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 3 and {r["device"] for r in rows} == {"ls-pegel-rhein"}
+
+
+def test_readings_table_keeps_meter_readings_exact(tmp_path, capsys):
+    from twin.sensors.model import Message, Reading
+
+    db = tmp_path / "meter.duckdb"
+    t = datetime(2026, 6, 15, 8, tzinfo=UTC)
+    with Store(db) as store:
+        store.write([Message(topic="v3/a@ttn/devices/m/up", format="ttn", kind="uplink",
+                             device_id="m", time=t, received_at=t, f_cnt=1,
+                             readings=[Reading("energy", 2210021.5, "kWh"),
+                                       Reading("state", None, "", "blocked")])])  # fmt: skip
+    assert main(["readings", "--db", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "2210021.5 kWh" in out and "blocked" in out
+
+
+def test_readings_export_to_parquet(demo_db, tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "co2.parquet"
+    args = ["--quantity", "co2", "--device", "ls-co2-stadtbibliothek", "--since", "2h"]
+    assert main(["readings", "--db", str(demo_db), *args, "--parquet", str(out)]) == 0
+    m = re.search(r"wrote (\d+) readings", capsys.readouterr().err)
+    table = pq.read_table(out).to_pandas()
+    assert m and int(m.group(1)) == len(table) > 0
+    assert set(table["device"]) == {"ls-co2-stadtbibliothek"} and set(table["quantity"]) == {"co2"}
+    assert table["time"].is_monotonic_increasing
+    assert table["time"].min() >= datetime.now(UTC) - timedelta(hours=2, minutes=1)
+    with Store(demo_db, read_only=True) as store:
+        want = store.history("ls-co2-stadtbibliothek", "co2", since=table["time"].min())
+    assert list(table["value"]) == list(want["value"])
+    # an unwritable target: one line, exit 2
+    assert main(["readings", "--db", str(demo_db), "--parquet", str(tmp_path / "no/x.pq")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "cannot write Parquet" in err
+
+
+@pytest.mark.parametrize("flag", [["--password", "hunter2"], ["--password=hunter2"]])
+def test_a_password_flag_is_refused_without_repeating_it(tmp_path, capsys, flag):
+    for command in (["ingest", "--db", str(tmp_path / "x.duckdb")], ["simulate"]):
+        with pytest.raises(SystemExit) as exit_:  # an argparse usage error
+            main([*command, "--mqtt", "mqtt://twin@127.0.0.1:1", *flag])
+        err = capsys.readouterr().err
+        assert exit_.value.code == 2 and "hunter2" not in err
+        assert "TWIN_MQTT_PASSWORD" in err and "--password-file" in err
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_ingest_bad_retention_is_refused_before_anything_starts(tmp_path, capsys):
+    code = main(["ingest", "--mqtt", "mqtt://127.0.0.1:1", "--db", str(tmp_path / "x.duckdb"),
+                 "--retain", "forever"])  # fmt: skip
+    assert (
+        code == 2 and "--retain 'forever': expected a positive duration" in capsys.readouterr().err
+    )
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+@pytest.mark.mqtt
+def test_ingest_retain_deletes_old_data_and_keeps_new(broker, tmp_path):
+    """`twin ingest --retain 30d` deletes what is older than 30 days when it starts."""
+    db = tmp_path / "old.duckdb"
+    sim = Simulator(seed=4, devices=5)
+    now = datetime.now(UTC)
+    old = list(sim.stream((now - timedelta(days=40)).timestamp(), rate=1.0, count=50))
+    new = list(sim.stream((now - timedelta(days=2)).timestamp(), rate=1.0, count=50))
+    messages = [decode(m.topic, m.payload, registry=sim.registry) for m in [*old, *new]]
+    with Store(db) as store:
+        store.write(messages)
+    log = tmp_path / "ingest.log"
+    proc = _twin("ingest", "--mqtt", broker.url, "--db", str(db), "--retain", "30d",
+                 "--stats-interval", "0", log=log)  # fmt: skip
+    try:
+        wait_until(lambda: "retention: deleted" in log.read_text() or proc.poll() is not None,
+                   60, "the first retention run")  # fmt: skip
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    with Store(db, read_only=True) as store:
+        counts = store.counts()
+        first, _ = store.time_range()
+    assert counts["raw_messages"] == 50 and first >= now - timedelta(days=30)
+    deleted = int(re.search(r"retention: deleted (\d+)", log.read_text()).group(1))
+    assert deleted == sum(len(m.readings) for m in messages[:50])
+    assert counts["readings"] == sum(len(m.readings) for m in messages[50:])

@@ -145,7 +145,21 @@ def test_folder_merges_files(tmp_path):
         ("[[devices]]\nid = 'x'\nlat = 95\nlon = 8\n", r"devices\[0\] \(x\)\.lat: expected -90…90"),
         ("[[devices]]\nid = 'x'\nlat = 49\n", r"lat and lon must be given together"),
         ("[[devices]]\nname = 'x'\n", r"devices\[0\]\.id: expected a non-empty device id"),
-        ("[[devices]]\nid = 'x'\n[[devices]]\nid = 'x'\n", r"device 'x' is listed twice"),
+        (
+            "[[devices]]\nid = 'x'\n[[devices]]\nid = 'x'\n",
+            r"devices\[1\] \(x\): device id 'x' is listed twice",
+        ),
+        (
+            "[[devices]]\nid = 'a'\ndev_eui = '0011223344556677'\n"
+            "[[devices]]\nid = 'b'\ndev_eui = '00-11-22-33-44-55-66-77'\n",
+            r"devices\[1\] \(b\): dev_eui 0011223344556677 is already used by 'a'",
+        ),
+        # another tool's spelling would leave the device without a position: refused
+        ("[[devices]]\nid = 'x'\nlatitude = 49\n", r"\(x\)\.latitude: unknown key; expected 'lat'"),
+        (
+            "[[devices]]\nid = 'x'\ndevEui = 'AB'\n",
+            r"\(x\)\.devEui: unknown key; expected 'dev_eui'",
+        ),
         ("[[devices]]\nid = 'x'\ncodec = 'cbor'\n", r"\(x\)\.codec: expected one of"),
         (
             "[[devices]]\nid = 'x'\n[devices.quantities.co2]\nrange = [5, 1]\n",
@@ -184,6 +198,10 @@ def test_invalid_toml_names_file_and_key(tmp_path, text, message):
         ("device_id,lat,lon\nx,abc,8\n", r"line 2, column lat: expected a number, got 'abc'"),
         ("device_id,lat\nx\n", r"line 2: expected 2 columns, got 1"),
         ("device_id,dev_eui\nx,123\n", r"line 2 \(x\)\.dev_eui: expected 16 hex digits"),
+        (
+            "device_id,dev_eui\na,0011223344556677\nb,0011223344556677\n",
+            r"line 3 \(b\): dev_eui 0011223344556677 is already used by 'a'",
+        ),
     ],
 )
 def test_invalid_csv_names_file_line_and_column(tmp_path, text, message):

@@ -13,7 +13,6 @@ the command line.
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import logging
 import math
@@ -21,6 +20,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -34,7 +34,27 @@ log = logging.getLogger("twin.commands.sensors")
 #: ChirpStack v4 (uplinks and events).
 DEFAULT_TOPICS = ("v3/+/devices/+/#", "application/+/device/+/event/+")
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
+#: How often ``twin ingest --retain`` deletes old data (seconds).
+RETENTION_EVERY = 3600.0
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """Parse a duration such as ``90s``, ``15m``, ``1h``, ``2d``, ``4w`` (bare numbers: seconds).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    timedelta or None
+        None when the text is not a duration.
+    """
+    m = _DURATION.match(text)
+    if not m:
+        return None
+    return timedelta(seconds=float(m.group(1)) * _UNITS[(m.group(2) or "s").lower()])
 
 
 def parse_since(text: str, *, now: datetime | None = None) -> datetime:
@@ -57,10 +77,9 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
     ConfigError
         When the text is neither.
     """
-    m = _DURATION.match(text)
-    if m:
-        seconds = float(m.group(1)) * _UNITS[(m.group(2) or "s").lower()]
-        return (now or datetime.now(UTC)) - timedelta(seconds=seconds)
+    duration = parse_duration(text)
+    if duration is not None:
+        return (now or datetime.now(UTC)) - duration
     try:
         t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
@@ -69,6 +88,27 @@ def parse_since(text: str, *, now: datetime | None = None) -> datetime:
             "such as 2026-11-26T08:00:00Z"
         ) from None
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+class _RefusePassword(argparse.Action):
+    """``--password``: refused without repeating the value (it must not be on argv at all)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:  # fmt: skip
+        parser.error(  # a usage error: exit code 2, before the command starts
+            f"{option_string}: the MQTT password is never taken from the command line (other "
+            "users see it in the process list); set TWIN_MQTT_PASSWORD or use --password-file"
+        )
+
+
+def _mqtt_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the connection options shared by ``ingest`` and ``simulate``."""
+    return {
+        "qos": args.qos,
+        "protocol": args.mqtt_version,
+        "ca_file": args.ca_file,
+        "password_file": args.password_file,
+    }
 
 
 def _add_mqtt_options(p: argparse.ArgumentParser) -> None:
@@ -84,6 +124,9 @@ def _add_mqtt_options(p: argparse.ArgumentParser) -> None:
         type=Path,
         help="file holding the broker password (else $TWIN_MQTT_PASSWORD; never on argv)",
     )
+    # Refused on purpose: argparse would otherwise take ``--password X`` as an abbreviation of
+    # --password-file and echo X in its error (and argv is visible in the process list).
+    p.add_argument("--password", nargs="?", action=_RefusePassword, help=argparse.SUPPRESS)
     p.add_argument(
         "--mqtt-version", default="5", choices=("5", "3.1.1"), help="MQTT protocol version"
     )
@@ -130,6 +173,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=7 * 24 * 3600,
         metavar="S",
         help="MQTT 5 session expiry in seconds (default one week)",
+    )
+    p.add_argument(
+        "--retain",
+        metavar="DURATION",
+        help="delete readings, raw messages, events and dead letters older than this "
+        "(e.g. 90d), at start and every hour (default: keep everything)",
     )
     p.add_argument(
         "--stats-interval",
@@ -181,6 +230,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--since", help="only newer readings: a duration (15m, 1h, 2d) or ISO time")
     p.add_argument("--limit", type=int, default=50, help="at most N rows (default 50; 0: all)")
     p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    p.add_argument(
+        "--parquet",
+        type=Path,
+        metavar="FILE",
+        help="write the selected readings (all of them, oldest first; --limit does not apply) "
+        "to a Parquet file instead of printing them",
+    )
     p.set_defaults(func=cmd_readings, accepts_extra=False)
 
 
@@ -206,6 +262,15 @@ def _stop_on_signals() -> tuple[threading.Event, Callable[[], None]]:
     return stop, restore
 
 
+def _retention(text: str | None) -> timedelta | None:
+    if text is None:
+        return None
+    duration = parse_duration(text)
+    if duration is None or duration <= timedelta(0):
+        raise ConfigError(f"--retain {text!r}: expected a positive duration such as 90d or 12w")
+    return duration
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Run ``twin ingest``."""
     from twin.sensors.ingest import Ingest, default_client_id
@@ -214,7 +279,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
     if not getattr(args, "quiet", False) and getattr(args, "verbose", 0) == 0:
         # a long-running service reports its connection and counters even without -v
-        logging.getLogger("twin.sensors.ingest").setLevel(logging.INFO)
+        for name in ("twin.sensors.ingest", log.name):
+            logging.getLogger(name).setLevel(logging.INFO)
+    retain = _retention(args.retain)
     registry = Registry.load(args.registry) if args.registry else None
     topics = args.topics or list(DEFAULT_TOPICS)
     stop, restore = _stop_on_signals()
@@ -232,19 +299,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 topics=topics,
                 fmt=args.format,
                 registry=registry,
-                qos=args.qos,
                 client_id=client_id,
                 clean_start=args.clean_start,
                 session_expiry=args.session_expiry,
-                protocol=args.mqtt_version,
                 shared_group=args.shared_group,
-                ca_file=args.ca_file,
-                password_file=args.password_file,
                 stats_interval=args.stats_interval,
+                **_mqtt_kwargs(args),
             )
+            next_retention = time.monotonic()
             ingest.start()
             try:
                 while not stop.wait(0.5):
+                    if retain is not None and time.monotonic() >= next_retention:
+                        deleted = store.retain(retain)
+                        log.info("retention: deleted %d readings older than %s", deleted, retain)
+                        next_retention = time.monotonic() + RETENTION_EVERY
                     if ingest.fatal and not ingest.connected:
                         # bad credentials, not authorised, banned: retrying will not help
                         raise MQTTError(
@@ -296,13 +365,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             args.mqtt,
             duration=args.duration,
             count=args.count,
-            qos=args.qos,
             client_id=args.client_id,
-            protocol=args.mqtt_version,
-            ca_file=args.ca_file,
-            password_file=args.password_file,
             stop_event=stop,
             progress=lambda n: log.debug("published %d", n),
+            **_mqtt_kwargs(args),
         )
     finally:
         restore()
@@ -317,30 +383,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 # --- twin readings -----------------------------------------------------------------------
 
 
-def _fetch(store: Any, device: str | None, quantity: str | None, since: datetime | None,
-           limit: int | None) -> Any:  # fmt: skip
-    """Return readings newest first, filtered by device, quantity and time."""
-    params = inspect.signature(store.readings).parameters
-    if quantity is None or "quantity" in params:
-        kwargs = {"quantity": quantity} if quantity is not None else {}
-        return store.readings(device=device, since=since, limit=limit, **kwargs)
-    if device is not None:
-        df = store.history(device, quantity=quantity, since=since)
-        df = df.sort_values("time", ascending=False)
-        if "device" not in df.columns:
-            df.insert(0, "device", device)
-    else:
-        df = store.readings(device=None, since=since, limit=None)
-        df = df[df["quantity"] == quantity]
-    return df.head(limit) if limit is not None else df
-
-
 def _value_text(row: dict[str, Any]) -> str:
     value = row.get("value")
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return str(row.get("text") or "")
     unit = row.get("unit") or ""
-    number = f"{value:.6g}" if isinstance(value, float) else str(value)
+    # 10 significant digits: a meter reading of 2,210,021.5 kWh stays exact
+    number = f"{value:.10g}" if isinstance(value, float) else str(value)
     return f"{number} {unit}".rstrip()
 
 
@@ -367,6 +416,16 @@ def _plain(v: Any) -> Any:
     return v
 
 
+def _check_device(store: Any, db: Path, device: str) -> None:
+    """Refuse a device id (or DevEUI) the database has never seen: a typo, not "no data"."""
+    devices = store.devices()
+    if device in set(devices["device"]) or device.upper() in set(devices["dev_eui"].dropna()):
+        return
+    names = sorted(devices["device"])
+    shown = ", ".join(names[:8]) + (f", … ({len(names)} in all)" if len(names) > 8 else "")
+    raise ConfigError(f"{db}: no device {device!r}; expected a device id or DevEUI: {shown}")
+
+
 def cmd_readings(args: argparse.Namespace) -> int:
     """Run ``twin readings``."""
     from twin.sensors.store import Store
@@ -377,7 +436,17 @@ def cmd_readings(args: argparse.Namespace) -> int:
         raise ConfigError(f"--limit must be ≥ 0, not {args.limit}")
     since = parse_since(args.since) if args.since else None
     with Store(args.db, read_only=True) as store:
-        df = _fetch(store, args.device, args.quantity, since, args.limit or None)
+        if args.device is not None:
+            _check_device(store, args.db, args.device)
+        if args.parquet is not None:
+            n = store.export_parquet(
+                args.parquet, since=since, device=args.device, quantity=args.quantity
+            )
+            print(f"wrote {n} readings to {args.parquet}", file=sys.stderr)
+            return 0
+        df = store.readings(
+            device=args.device, since=since, limit=args.limit or None, quantity=args.quantity
+        )
     rows = df.to_dict("records")
     out = sys.stdout
     if args.json:

@@ -208,25 +208,32 @@ class Registry:
         for device in devices:
             self.add(device)
 
-    def add(self, device: Device) -> None:
+    def add(self, device: Device, *, where: str | None = None) -> None:
         """Add a device.
 
         Parameters
         ----------
         device : Device
+        where : str, optional
+            Where the entry stands, for messages (``"devices.toml: devices[3] (ls-co2-x)"``);
+            the registry's source by default.
 
         Raises
         ------
         RegistryError
             When its device id or DevEUI is already registered.
         """
+        place = where or f"{self.source}: device {device.device_id!r}"
         if device.device_id in self._by_id:
-            raise RegistryError(f"{self.source}: device {device.device_id!r} is listed twice")
+            raise RegistryError(
+                f"{place}: device id {device.device_id!r} is listed twice; expected each "
+                "device once"
+            )
         if device.dev_eui and device.dev_eui in self._by_eui:
             other = self._by_eui[device.dev_eui].device_id
             raise RegistryError(
-                f"{self.source}: device {device.device_id!r}: dev_eui {device.dev_eui} "
-                f"is already used by {other!r}"
+                f"{place}: dev_eui {device.dev_eui} is already used by {other!r}; expected "
+                "one DevEUI per device"
             )
         self._devices.append(device)
         self._by_id[device.device_id] = device

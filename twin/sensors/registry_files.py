@@ -32,6 +32,13 @@ _DEVICE_KEYS = {
     "codec",
     "quantities",
 }
+#: Keys of other tools (or typos) that would otherwise be kept silently in ``Device.extra``
+#: while the device lost its position or DevEUI.
+_MISSPELT = {
+    "latitude": "lat", "longitude": "lon", "lng": "lon", "long": "lon", "deveui": "dev_eui",
+    "devEui": "dev_eui", "dev_EUI": "dev_eui", "eui": "dev_eui", "unit": "quantities",
+    "building_id": "building", "quantity": "quantities",
+}  # fmt: skip
 _QUANTITY_KEYS = {"unit", "label", "range", "thresholds"}
 _ROUTE_KEYS = {"topic", "device", "time", "values", "fields", "units", "name"}
 
@@ -64,7 +71,8 @@ def load_toml(path: Path) -> Registry:
     for i, entry in enumerate(devices_raw):
         if not isinstance(entry, dict):
             raise RegistryError(f"{path}: devices[{i}]: expected a table")
-        registry.add(_device(entry, f"{path}: devices[{i}]", defaults))
+        where = f"{path}: devices[{i}]"
+        registry.add(_device(entry, where, defaults), where=f"{where} ({entry.get('id')})")
     routes_raw = data.get("generic", [])
     if not isinstance(routes_raw, list):
         raise RegistryError(f"{path}: generic: expected an array of tables ([[generic]])")
@@ -72,6 +80,15 @@ def load_toml(path: Path) -> Registry:
         registry.routes.append(_route(entry, f"{path}: generic[{i}]"))
     log.debug("loaded %r", registry)
     return registry
+
+
+def _check_keys(entry: dict[str, Any], allowed: set[str], where: str) -> None:
+    """Refuse keys outside ``allowed``, naming the first one and the valid choices."""
+    unknown = set(entry) - allowed
+    if unknown:
+        raise RegistryError(
+            f"{where}.{sorted(unknown)[0]}: unknown key; expected one of {sorted(allowed)}"
+        )
 
 
 def _number(value: Any, where: str, what: str) -> float:
@@ -101,11 +118,7 @@ def _quantity(spec: Any, where: str, base: Quantity | None) -> Quantity:
         )
     if not isinstance(spec, dict):
         raise RegistryError(f"{where}: expected a table with unit/label/range/thresholds")
-    unknown = set(spec) - _QUANTITY_KEYS
-    if unknown:
-        raise RegistryError(
-            f"{where}.{sorted(unknown)[0]}: unknown key; expected one of {sorted(_QUANTITY_KEYS)}"
-        )
+    _check_keys(spec, _QUANTITY_KEYS, where)
     base = base or Quantity()
     unit = _text(spec["unit"], f"{where}.unit") if "unit" in spec else base.unit
     label = _text(spec["label"], f"{where}.label") if "label" in spec else base.label
@@ -136,6 +149,9 @@ def _device(entry: dict[str, Any], where: str, defaults: dict[str, Quantity]) ->
     if not isinstance(device_id, str) or not device_id.strip():
         raise RegistryError(f"{where}.id: expected a non-empty device id string")
     where = f"{where} ({device_id})"
+    for key, meant in _MISSPELT.items():
+        if key in entry:
+            raise RegistryError(f"{where}.{key}: unknown key; expected {meant!r}")
     dev_eui = None
     if entry.get("dev_eui") not in (None, ""):
         dev_eui = normalize_dev_eui(entry["dev_eui"])
@@ -188,11 +204,7 @@ def _device(entry: dict[str, Any], where: str, defaults: dict[str, Quantity]) ->
 def _route(entry: Any, where: str) -> GenericRoute:
     if not isinstance(entry, dict):
         raise RegistryError(f"{where}: expected a table")
-    unknown = set(entry) - _ROUTE_KEYS
-    if unknown:
-        raise RegistryError(
-            f"{where}.{sorted(unknown)[0]}: unknown key; expected one of {sorted(_ROUTE_KEYS)}"
-        )
+    _check_keys(entry, _ROUTE_KEYS, where)
     topic = entry.get("topic")
     if not isinstance(topic, str) or not topic:
         raise RegistryError(f"{where}.topic: expected a topic pattern string")
@@ -286,7 +298,8 @@ def load_csv(path: Path) -> Registry:
     registry = Registry(source=str(path))
     for entry in entries.values():
         line = entry.pop("_line")
-        registry.add(_device(entry, f"{path}: line {line}", {}))
+        where = f"{path}: line {line}"
+        registry.add(_device(entry, where, {}), where=f"{where} ({entry['id']})")
     return registry
 
 

@@ -395,22 +395,38 @@ class Store:
         return q.dead_letters(self.cursor(), limit)
 
     def export_parquet(
-        self, path: str | Path, since: datetime | None = None, until: datetime | None = None
+        self,
+        path: str | Path,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        device: str | None = None,
+        quantity: str | None = None,
     ) -> int:
-        """Write readings (with device ids) to a Parquet file.
+        """Write readings (with device ids) to a Parquet file, oldest first.
 
         Parameters
         ----------
         path : str or Path
+            The file; written to ``path.part`` and renamed when complete.
         since, until : datetime, optional
             Half-open interval of reading times.
+        device : str, optional
+            Only this device (id or DevEUI).
+        quantity : str, optional
+            Only this quantity.
 
         Returns
         -------
         int
             Number of rows written.
+
+        Raises
+        ------
+        StoreError
+            When the file cannot be written.
         """
-        return q.export_parquet(self.cursor(), Path(path), since, until)
+        return q.export_parquet(self.cursor(), Path(path), since, until, device, quantity)
 
     def retain(self, older_than: timedelta, *, now: datetime | None = None) -> int:
         """Delete readings, raw messages, events and dead letters older than a duration.
@@ -429,7 +445,10 @@ class Store:
         """
         self._check_writable()
         with self._write_lock:
-            return q.retain(self.cursor(), older_than, now)
+            try:
+                return q.retain(self.cursor(), older_than, now)
+            except duckdb.Error as err:
+                raise StoreError(f"{self.path}: cannot delete old sensor data: {err}") from err
 
     def counts(self) -> dict[str, int]:
         """Return the number of rows of each table."""

@@ -86,6 +86,24 @@ def _device_key(cur: duckdb.DuckDBPyConnection, device: str) -> int | None:
     return rows[0][0] if rows else None
 
 
+def _key_or_none(cur: duckdb.DuckDBPyConnection, device: str | None) -> int | None:
+    """Return the integer key of a device filter (-1, matching nothing, for an unknown one)."""
+    if device is None:
+        return None
+    key = _device_key(cur, device)
+    return -1 if key is None else key
+
+
+def _limit(limit: int | None, params: list) -> str:
+    """Return the ``LIMIT ?`` clause (appending its parameter), or ""."""
+    if limit is None:
+        return ""
+    if int(limit) < 0:
+        raise ConfigError(f"limit must be ≥ 0, got {limit}")
+    params.append(int(limit))
+    return " LIMIT ?"
+
+
 def _where(clauses: list[tuple[str, object]]) -> tuple[str, list]:
     parts = [sql for sql, value in clauses if value is not None]
     params = [value for _, value in clauses if value is not None]
@@ -238,10 +256,7 @@ def buckets(
     by_device: bool,
 ) -> pd.DataFrame:
     """Aggregate one quantity per time bucket (and device)."""
-    key = None
-    if device is not None:
-        key = _device_key(cur, device)
-        key = -1 if key is None else key
+    key = _key_or_none(cur, device)
     where, params = _where(
         [
             ("r.quantity = ?", quantity),
@@ -301,19 +316,14 @@ def readings(
     quantity: str | None = None,
 ) -> pd.DataFrame:
     """Return readings, newest first."""
-    key = None
-    if device is not None:
-        key = _device_key(cur, device)
-        key = -1 if key is None else key
     where, params = _where(
-        [("r.device = ?", key), ("r.time >= ?", _ts(since)), ("r.quantity = ?", quantity)]
+        [
+            ("r.device = ?", _key_or_none(cur, device)),
+            ("r.time >= ?", _ts(since)),
+            ("r.quantity = ?", quantity),
+        ]
     )
-    limit_sql = ""
-    if limit is not None:
-        if int(limit) < 0:
-            raise ConfigError(f"limit must be ≥ 0, got {limit}")
-        limit_sql = " LIMIT ?"
-        params.append(int(limit))
+    limit_sql = _limit(limit, params)
     return _df(
         cur,
         "SELECT d.device_id AS device, r.time, r.quantity, r.value, r.unit, r.text, r.f_cnt, "
@@ -325,15 +335,8 @@ def readings(
 
 def events(cur: duckdb.DuckDBPyConnection, device: str | None, limit: int | None) -> pd.DataFrame:
     """Return events, newest first."""
-    key = None
-    if device is not None:
-        key = _device_key(cur, device)
-        key = -1 if key is None else key
-    where, params = _where([("e.device = ?", key)])
-    limit_sql = ""
-    if limit is not None:
-        limit_sql = " LIMIT ?"
-        params.append(int(limit))
+    where, params = _where([("e.device = ?", _key_or_none(cur, device))])
+    limit_sql = _limit(limit, params)
     return _df(
         cur,
         "SELECT d.device_id AS device, e.time, e.event_type, e.format, e.topic, e.f_cnt, "
@@ -346,10 +349,7 @@ def events(cur: duckdb.DuckDBPyConnection, device: str | None, limit: int | None
 def dead_letters(cur: duckdb.DuckDBPyConnection, limit: int | None) -> pd.DataFrame:
     """Return dead letters, newest first."""
     params: list = []
-    limit_sql = ""
-    if limit is not None:
-        limit_sql = " LIMIT ?"
-        params.append(int(limit))
+    limit_sql = _limit(limit, params)
     return _df(
         cur,
         "SELECT received_at, topic, payload, error FROM dead_letters "
@@ -363,11 +363,20 @@ def export_parquet(
     path: Path,
     since: datetime | None,
     until: datetime | None,
+    device: str | None = None,
+    quantity: str | None = None,
 ) -> int:
     """Stream readings with device ids into a Parquet file (written atomically)."""
     import pyarrow.parquet as pq
 
-    where, params = _where([("r.time >= ?", _ts(since)), ("r.time < ?", _ts(until))])
+    where, params = _where(
+        [
+            ("r.time >= ?", _ts(since)),
+            ("r.time < ?", _ts(until)),
+            ("r.device = ?", _key_or_none(cur, device)),
+            ("r.quantity = ?", quantity),
+        ]
+    )
     reader = cur.sql(
         "SELECT d.device_id AS device, d.dev_eui, r.time, r.quantity, r.value, r.unit, r.text, "
         "r.f_cnt, r.rssi, r.snr, r.received_at, r.format "
