@@ -197,7 +197,6 @@ class TwinApp(NavigationMixin):
         if not quantity or self._starting:
             return
         self.twin.set_quantity(quantity)
-        self._drain_store()
         self.state.legend = legend_view(self.twin.legend(self.state.lang))
         self.refresh(force=True)
         self._update_panels()
@@ -239,7 +238,6 @@ class TwinApp(NavigationMixin):
         self._update_panels()
 
     def _time_bounds(self) -> tuple[datetime | None, datetime | None]:
-        self._drain_store()
         try:
             bounds = self.twin.time_range()
         except Exception as err:  # the database may be down: the banner says so
@@ -334,7 +332,6 @@ class TwinApp(NavigationMixin):
         s = self.state
         s.selected_row = int(row)
         s.selected_device = ""
-        self._drain_store()
         s.card = card_view(self.twin.building_card(int(row), s.lang), s.lang, simple=s.simple)
 
     def select_device(self, device: str) -> None:
@@ -348,7 +345,6 @@ class TwinApp(NavigationMixin):
         s = self.state
         s.selected_device = device
         s.selected_row = -1
-        self._drain_store()
         s.card = card_view(self.twin.device_card(device, s.lang), s.lang, simple=s.simple)
 
     def select_sensor(self, device: str) -> None:
@@ -394,7 +390,6 @@ class TwinApp(NavigationMixin):
         if not (force or due or self.twin.has_new_data):
             return False
         self._last_refresh = now
-        self._drain_store()
         try:
             changed = bool(self.twin.refresh())
         except Exception as err:  # database or feed unavailable: say so, keep retrying
@@ -420,7 +415,6 @@ class TwinApp(NavigationMixin):
         """
         now = time.monotonic() if now is None else now
         s = self.state
-        self._drain_store()
         if s.playing:
             step = TIME_STEPS * REFRESH_SECONDS / PLAY_SECONDS
             s.time_pos = min(TIME_STEPS, float(s.time_pos) + step)
@@ -462,9 +456,7 @@ class TwinApp(NavigationMixin):
 
     def _update_panels(self) -> None:
         s = self.state
-        self._drain_store()
         s.banner = panels.status_banner(self.twin, s.lang, simple=s.simple)
-        self._drain_store()
         loading = panels.history_loading(self.twin)
         if s.history_loading and not loading:
             self.refresh(force=True)  # the whole history is in: recolour at once
@@ -492,9 +484,6 @@ class TwinApp(NavigationMixin):
 
     def _device_positions(self) -> dict[str, tuple[float, float, float]]:
         return panels.device_positions(self.twin)
-
-    def _drain_store(self) -> None:
-        panels.drain_store(self.twin)
 
     # ---------------------------------------------------------- life cycle
     def _on_ready(self, **_: Any) -> None:

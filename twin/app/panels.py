@@ -2,12 +2,10 @@
 
 Small functions the app calls on its panel cadence: the health banner, the sensors in the
 camera's view, the live values near a tour stop, whether the demo still loads its history.
-They also shield the UI from one known store quirk (see :func:`drain_store`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from typing import Any
 
@@ -67,7 +65,6 @@ def sensors_in_view(twin: Any, plotter: Any, lang: str) -> list[dict] | None:
     """
     devices = twin.devices["device"].to_numpy()
     visible = render.in_view(plotter, twin.device_positions())
-    drain_store(twin)
     try:
         return twin.sensors_table(lang, devices=list(devices[visible]))
     except Exception as err:
@@ -117,16 +114,3 @@ def history_loading(twin: Any) -> bool:
     run = getattr(getattr(twin, "_services", None), "simulator", None)
     backfilled = getattr(run, "backfilled", None)
     return backfilled is not None and not backfilled.is_set()
-
-
-def drain_store(twin: Any) -> None:
-    """Finish a result a store query left open on this thread's DuckDB connection.
-
-    With DuckDB 2, ``execute(...).fetchone()`` leaves the result open and the next query on
-    that connection fails ("unfinished result"); draining first keeps the UI working whatever
-    the store did before. Harmless when nothing is pending.
-    """
-    cursor = getattr(getattr(twin, "store", None), "cursor", None)
-    if cursor is not None:
-        with contextlib.suppress(Exception):
-            cursor().fetchall()
