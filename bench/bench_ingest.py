@@ -6,7 +6,10 @@ processes into a local mosquitto. Two subscribers are measured in the same run, 
 fresh broker with the same publishers:
 
 * ours: :class:`twin.sensors.ingest.Ingest` — QoS 1, manual acks, every message decoded,
-  committed to DuckDB by the Writer and acknowledged only after the commit;
+  committed to DuckDB and acknowledged only after the commit; in one process (``single``:
+  given a Store, paho, decoding and the Writer share one GIL) and in two (``pipeline``: given
+  a path, a :class:`twin.sensors.pipeline.ProcessWriter` decodes and commits in a worker
+  process, commit confirmations flow back and the receiver acks);
 * raw: a bare paho-mqtt client with QoS 1 that only counts messages (paho acks at once).
 
 The figure is the sustained rate after a warm-up: acknowledged-after-commit uplinks per
@@ -22,15 +25,16 @@ Usage::
 
     python bench/bench_ingest.py                 # 60 s per subscriber
     python bench/bench_ingest.py --seconds 10    # a quick run
+    python bench/bench_ingest.py --modes pipeline --backlog 0
 
-Needs ``mosquitto`` and ``mosquitto_pub`` (Debian: mosquitto, mosquitto-clients).
+Needs ``mosquitto``. Without ``mosquitto_pub`` (Debian: mosquitto-clients) the lines are
+published by Python paho publishers instead (said in the output; they cost more CPU).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -45,6 +49,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import paho.mqtt.client as paho
 
 from twin.sensors.decode import decode
@@ -133,10 +138,22 @@ def broker(workdir: Path):
         proc.wait(10)
 
 
+def publisher_kind() -> str:
+    """``mosquitto_pub`` when installed, else ``python`` (this file's paho publisher)."""
+    return "mosquitto_pub" if shutil.which("mosquitto_pub") else "python"
+
+
 def publishers(port: int, files: list[Path]) -> list[subprocess.Popen]:
-    """One ``mosquitto_pub -l -q 1`` per file, each on its own topic."""
+    """One ``mosquitto_pub -l -q 1`` per file, each on its own topic (or a Python one)."""
     procs = []
+    python = publisher_kind() == "python"
     for i, path in enumerate(files):
+        topic = TOPIC.format(app="bench", i=i)
+        if python:
+            cmd = [sys.executable, __file__, "--publish-lines", str(path), "--port", str(port),
+                   "--topic", topic]  # fmt: skip
+            procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
+            continue
         with path.open("rb") as stdin:
             procs.append(
                 subprocess.Popen(
@@ -152,13 +169,23 @@ def publishers(port: int, files: list[Path]) -> list[subprocess.Popen]:
                         "1000",
                         "-l",
                         "-t",
-                        TOPIC.format(app="bench", i=i),
+                        topic,
                     ],
                     stdin=stdin,
                     stdout=subprocess.DEVNULL,
                 )
             )
     return procs
+
+
+def publish_lines(path: Path, port: int, topic: str) -> None:
+    """The fallback publisher: each line of ``path`` as one QoS 1 message (paho, capped)."""
+    from twin.sensors.mqtt import Publisher, parse_url
+
+    publisher = Publisher(parse_url(f"mqtt://127.0.0.1:{port}", env={}), max_outstanding=1000)
+    with publisher, path.open("rb") as lines:
+        for line in lines:
+            publisher.publish(topic, line.rstrip(b"\n"), qos=1)
 
 
 # --- measurement --------------------------------------------------------------------------
@@ -189,9 +216,23 @@ def sustained_rate(
     return (n - start_n) / window if window > 0 else 0.0, window, n
 
 
-def run_ours(port: int, files, total, seconds, warmup, workdir) -> dict:
-    store = Store(workdir / "bench.duckdb")
-    ingest = Ingest(store, url=f"mqtt://127.0.0.1:{port}", topics=["v3/+/devices/+/up"],
+def _target(workdir: Path, name: str, pipeline: bool):
+    """A database for the ingest: a path (two processes) or an open Store (one process)."""
+    path = workdir / f"{name}-{'pipeline' if pipeline else 'single'}.duckdb"
+    return str(path) if pipeline else Store(path)
+
+
+def _close(target) -> dict:
+    """Close the Store (when ours) and return its counts."""
+    store = target if isinstance(target, Store) else Store(target)
+    counts = store.counts()
+    store.close()
+    return counts
+
+
+def run_ours(port: int, files, total, seconds, warmup, workdir, pipeline: bool) -> dict:
+    target = _target(workdir, "bench", pipeline)
+    ingest = Ingest(target, url=f"mqtt://127.0.0.1:{port}", topics=["v3/+/devices/+/up"],
                     client_id="bench-ingest", stats_interval=0)  # fmt: skip
     ingest.start(wait=10)
     procs = publishers(port, files)
@@ -203,9 +244,7 @@ def run_ours(port: int, files, total, seconds, warmup, workdir) -> dict:
         for p in procs:
             p.kill()
         stats = ingest.stop(flush_timeout=60)
-    counts = store.counts()
-    store.close()
-    return {"rate": rate, "window": window, "stats": stats, "counts": counts}
+    return {"rate": rate, "window": window, "stats": stats, "counts": _close(target)}
 
 
 def run_raw(port: int, files, total, seconds, warmup) -> dict:
@@ -260,22 +299,24 @@ def fill_backlog(port: int, files: list[Path]) -> float:
     return sum(1 for f in files for _ in f.open("rb")) / seconds
 
 
-def drain_ours(port: int, files: list[Path], count: int, workdir: Path) -> dict:
+def drain_ours(port: int, files: list[Path], count: int, workdir: Path, pipeline: bool) -> dict:
     """Queue ``count`` uplinks for the ingest's persistent session, then time the drain."""
     url = f"mqtt://127.0.0.1:{port}"
-    store = Store(workdir / "backlog.duckdb")
+    target = _target(workdir, "backlog", pipeline)
     options = {"url": url, "topics": ["v3/+/devices/+/up"], "client_id": "bench-drain",
                "stats_interval": 0}  # fmt: skip
-    Ingest(store, **options).start(wait=10).stop()  # creates the session and subscription
+    Ingest(target, **options).start(wait=10).stop()  # creates the session and subscription
     publish_rate = fill_backlog(port, files)
-    ingest = Ingest(store, **options)
+    ingest = Ingest(target, **options)
     t0 = time.monotonic()
     ingest.start(wait=10)
     while ingest.counters["acked"] < count and time.monotonic() - t0 < 300:
         time.sleep(0.05)
     seconds = time.monotonic() - t0
     stats = ingest.stop(flush_timeout=60)
-    store.close()
+    counts = _close(target)
+    if counts.get("raw_messages", 0) != count:
+        print(f"  WARNING: {counts.get('raw_messages', 0):,} of {count:,} uplinks stored")
     return {"rate": stats["acked"] / seconds, "seconds": seconds, "publish": publish_rate}
 
 
@@ -321,7 +362,7 @@ def stage_costs(files: list[Path], n: int = 5000) -> dict[str, float]:
     msgs = [decode("v3/b@ttn/devices/b/up", line) for line in lines]
     decode_us = (time.process_time() - t) / n * 1e6
     t = time.process_time()
-    payloads = [json.loads(line) for line in lines]
+    payloads = [orjson.loads(line) for line in lines]
     json_us = (time.process_time() - t) / n * 1e6
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "cost.duckdb")
@@ -345,58 +386,88 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backlog", type=int, default=100_000, help="uplinks queued at the "
                         "broker while the subscriber is away, then drained (0: skip; mosquitto "
                         "2.0 slows down badly beyond ~100,000 queued for one client)")  # fmt: skip
+    parser.add_argument("--modes", default="single,pipeline",
+                        help="twin ingest modes to measure: single (one process, Store), "
+                        "pipeline (decode and write in a second process)")  # fmt: skip
+    parser.add_argument("--publish-lines", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--topic", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    for tool in ("mosquitto", "mosquitto_pub"):
-        if shutil.which(tool) is None:
-            print(f"{tool} not found (apt-get install mosquitto mosquitto-clients)")
-            return 1
+    if args.publish_lines:  # the fallback publisher's own process
+        publish_lines(args.publish_lines, args.port, args.topic)
+        return 0
+    if shutil.which("mosquitto") is None:
+        print("mosquitto not found (apt-get install mosquitto): MQTT ingest not measured")
+        return 0
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not set(modes) <= {"single", "pipeline"}:
+        parser.error(f"--modes: expected single and/or pipeline, got {args.modes!r}")
+    kind = publisher_kind()
+    if kind == "python":
+        print("mosquitto_pub not found (apt-get install mosquitto-clients): publishing with a "
+              "Python paho publisher per file instead; it costs more CPU, so all figures are "
+              "lower than with mosquitto_pub")  # fmt: skip
     total = args.lines or int(TARGET * 1.1 * (args.seconds + args.warmup))
     files = lines_files(total, args.publishers, refresh=args.refresh)
     total = sum(1 for f in files for _ in f.open("rb"))
     load0 = os.getloadavg()
+    live: dict[str, dict] = {}
+    drained: dict[str, dict] = {}
+    n = 0
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with broker(workdir) as port:
-            raw = run_raw(port, files, total, args.seconds, args.warmup)
-        with broker(workdir) as port:
-            ours = run_ours(port, files, total, args.seconds, args.warmup, workdir)
-        drained = {}
+            live["raw"] = run_raw(port, files, total, args.seconds, args.warmup)
+        for mode in modes:
+            with broker(workdir) as port:
+                live[mode] = run_ours(port, files, total, args.seconds, args.warmup, workdir,
+                                      pipeline=mode == "pipeline")  # fmt: skip
         if args.backlog > 0:
             backlog = backlog_files(files, args.backlog, workdir)
             n = sum(1 for f in backlog for _ in f.open("rb"))
             with broker(workdir) as port:
                 drained["raw"] = drain_raw(port, backlog, n)
-            with broker(workdir) as port:
-                drained["ours"] = drain_ours(port, backlog, n, workdir)
+            for mode in modes:
+                with broker(workdir) as port:
+                    drained[mode] = drain_ours(port, backlog, n, workdir,
+                                               pipeline=mode == "pipeline")  # fmt: skip
     load1 = os.getloadavg()
     costs = stage_costs(files)
-    s = ours["stats"]
+    names = {
+        "raw": "raw paho pass-through (QoS 1, no decode/store)",
+        "single": "twin ingest, one process",
+        "pipeline": "twin ingest, two processes (pipeline)",
+    }
     print()
     print(f"MQTT ingest, {total:,} simulated TTN v3 uplinks from {args.publishers} "
-          f"mosquitto_pub -l -q 1, {os.cpu_count()} cores, "
-          f"load average {load0[0]:.1f} → {load1[0]:.1f}")  # fmt: skip
-    print(f"{'':48} {'msgs/s':>10} {'window':>8}")
-    print(f"{'raw paho pass-through (QoS 1, no decode/store)':48} {raw['rate']:>10,.0f} "
-          f"{raw['window']:>7.1f}s")  # fmt: skip
-    print(f"{'twin ingest (decode, commit, ack after commit)':48} {ours['rate']:>10,.0f} "
-          f"{ours['window']:>7.1f}s")  # fmt: skip
-    ratio = ours["rate"] / raw["rate"] if raw["rate"] else float("nan")
-    print(f"ratio ours / raw: {ratio:.2f} (while publishing: both take what the broker delivers)")
-    best = ours["rate"]
+          f"{'mosquitto_pub -l -q 1' if kind == 'mosquitto_pub' else 'Python paho publishers'}, "
+          f"{os.cpu_count()} cores, load average {load0[0]:.1f} → {load1[0]:.1f}")  # fmt: skip
+    print("twin ingest: QoS 1, decoded, committed to DuckDB, acknowledged after the commit")
+    raw = live["raw"]["rate"]
+    print(f"while publishing, sustained over the window:{'msgs/s':>14} {'window':>8} {'ratio':>6}")
+    for key, r in live.items():
+        ratio = r["rate"] / raw if raw else float("nan")
+        print(f"  {names[key]:56} {r['rate']:>10,.0f} {r['window']:>7.1f}s {ratio:>6.2f}")
     if drained:
-        r, o = drained["raw"], drained["ours"]
-        print(f"backlog of {n:,} queued while away (published at {o['publish']:,.0f}/s), drained:")
-        print(f"{'  raw paho pass-through':48} {r['rate']:>10,.0f} {r['seconds']:>7.1f}s")
-        print(f"{'  twin ingest':48} {o['rate']:>10,.0f} {o['seconds']:>7.1f}s")
-        print(f"  ratio ours / raw: {o['rate'] / r['rate']:.2f}")
-        best = max(best, o["rate"])
-    print(f"target {TARGET:,}/s end to end: {'met' if best >= TARGET else 'NOT met'}")
-    print(f"ingest: {s['messages']:,} received, {s.get('stored', 0):,} stored, "
-          f"{s.get('duplicates', 0):,} duplicates, {s['decode_errors']} dead letters, "
-          f"{s['acked']:,} acked, {s.get('batches', 0)} commits; "
-          f"store holds {ours['counts'].get('raw_messages', 0):,} uplinks")  # fmt: skip
-    print(f"per uplink, CPU: decode {costs['decode']:.0f} µs (of which json.loads "
-          f"{costs['json']:.0f} µs), DuckDB write {costs['write_cpu']:.0f} µs "
+        draw = drained["raw"]["rate"]
+        print(f"drain of a backlog of {n:,} queued while away "
+              f"(published at {drained['raw']['publish']:,.0f}/s):")  # fmt: skip
+        for key, r in drained.items():
+            ratio = r["rate"] / draw if draw else float("nan")
+            print(f"  {names[key]:56} {r['rate']:>10,.0f} {r['seconds']:>7.1f}s {ratio:>6.2f}")
+    best = max((r["rate"] for k, r in live.items() if k != "raw"), default=0.0)
+    window = min((r["window"] for r in live.values()), default=0.0)
+    print(f"target {TARGET:,}/s end to end sustained for {args.seconds:g} s: "
+          f"{'met' if best >= TARGET and window >= args.seconds * 0.99 else 'NOT met'} "
+          f"(best {best:,.0f}/s over {window:.0f} s)")  # fmt: skip
+    for key in modes:
+        s = live[key]["stats"]
+        print(f"{key}: {s['messages']:,} received, {s.get('stored', 0):,} stored, "
+              f"{s.get('duplicates', 0):,} duplicates, {s['decode_errors']} dead letters, "
+              f"{s['acked']:,} acked, {s.get('batches', 0)} commits; store holds "
+              f"{live[key]['counts'].get('raw_messages', 0):,} uplinks")  # fmt: skip
+    print(f"per uplink, CPU: decode {costs['decode']:.0f} µs (of which JSON parsing "
+          f"{costs['json']:.0f} µs with orjson), DuckDB write {costs['write_cpu']:.0f} µs "
           f"({costs['write_wall']:.0f} µs wall)")  # fmt: skip
     return 0
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import socket
 import struct
 import threading
@@ -146,9 +147,12 @@ class Ingest:
 
     Parameters
     ----------
-    store_or_writer : Store or Writer
-        A :class:`~twin.sensors.store.Store` (the ingest then runs its own Writer and closes
-        it in :meth:`stop`) or a running :class:`~twin.sensors.writer.Writer` shared with
+    store_or_writer : Store, Writer, str or Path
+        A DuckDB file path (the ingest then decodes and stores in a second process, a
+        :class:`~twin.sensors.pipeline.ProcessWriter`, and uses two cores; the file must not
+        be open in this process), a :class:`~twin.sensors.store.Store` (the ingest then runs
+        its own Writer in this process and closes it in :meth:`stop`) or a running
+        :class:`~twin.sensors.writer.Writer` shared with
         other producers; such a Writer must call :func:`ack_tokens` from its ``on_commit``
         (the ingest installs it when the Writer has no ``on_commit`` yet).
     url : str
@@ -228,6 +232,8 @@ class Ingest:
         self.client_id = client_id or default_client_id(self.settings.url, self.filters)
         self.stats_interval = float(stats_interval)
         self.writer, self._owns_writer = self._writer_for(store_or_writer, max_rows, max_delay)
+        #: The pipeline's hand-over of undecoded messages (None: decode here).
+        self._submit_raw = getattr(self.writer, "submit_raw", None)
         self.client = make_client(
             self.settings,
             client_id=self.client_id,
@@ -244,6 +250,7 @@ class Ingest:
         self._lock = threading.Lock()
         self._generation = 0
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
         self._accepting = False
         self._stopping = threading.Event()
         self._stats_thread: threading.Thread | None = None
@@ -263,8 +270,20 @@ class Ingest:
 
     # --- setup --------------------------------------------------------------------------
 
-    @staticmethod
-    def _writer_for(store_or_writer: Any, max_rows: int, max_delay: float) -> tuple[Any, bool]:
+    def _writer_for(
+        self, store_or_writer: Any, max_rows: int, max_delay: float
+    ) -> tuple[Any, bool]:
+        if isinstance(store_or_writer, (str, os.PathLike)):
+            from twin.sensors.pipeline import ProcessWriter
+
+            return ProcessWriter(
+                store_or_writer,
+                fmt=self.fmt,
+                registry=self.registry,
+                max_rows=max_rows,
+                max_delay=max_delay,
+                on_commit=ack_tokens,
+            ), True
         if hasattr(store_or_writer, "submit") and hasattr(store_or_writer, "submit_dead"):
             writer = store_or_writer
             current = getattr(writer, "on_commit", None)
@@ -337,15 +356,19 @@ class Ingest:
         return self
 
     def wait_connected(self, timeout: float | None = None) -> bool:
-        """Wait until connected; False on timeout or when the broker refused us."""
+        """Wait until connected and subscribed; False on timeout or when the broker refused us.
+
+        The subscription is confirmed (SUBACK) before this returns, so a message published
+        afterwards reaches the ingest.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self._connected.is_set():
+        while not (self._connected.is_set() and self._subscribed.is_set()):
             if self.refused is not None:
                 return False
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
-            self._connected.wait(0.1 if remaining is None else min(remaining, 0.1))
+            self._subscribed.wait(0.1 if remaining is None else min(remaining, 0.1))
         return True
 
     @property
@@ -394,6 +417,7 @@ class Ingest:
             for topic, code in zip(self.filters, reason_codes, strict=False)
         )
         log.info("ingest: subscribed to %s", granted)
+        self._subscribed.set()
         for topic, code in zip(self.filters, reason_codes, strict=False):
             if code.is_failure:
                 log.error("ingest: the broker refused the subscription %r: %s", topic, code)
@@ -408,6 +432,7 @@ class Ingest:
 
     def _on_disconnect(self, client, userdata, flags, reason, properties) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         self.counters["disconnects"] += 1
         if self._stopping.is_set():
             log.debug("ingest: disconnected")
@@ -417,7 +442,6 @@ class Ingest:
     def _on_message(self, client, userdata, msg: paho.MQTTMessage) -> None:
         if not self._accepting:
             return  # not acknowledged: the broker delivers it again next session
-        received = datetime.now(UTC)
         self.counters["messages"] += 1
         token = AckToken(self, msg.mid, msg.qos, self._generation) if msg.qos > 0 else None
         payload = bytes(msg.payload)
@@ -425,8 +449,12 @@ class Ingest:
             topic = msg.topic
         except UnicodeDecodeError:
             topic = msg._topic.decode("utf-8", "replace")
-            self._dead(topic, payload, "topic is not valid UTF-8", received, token)
+            self._dead(topic, payload, "topic is not valid UTF-8", datetime.now(UTC), token)
             return
+        if self._submit_raw is not None:  # decoded in the pipeline's worker process
+            self._hand_over_raw(topic, payload, token)
+            return
+        received = datetime.now(UTC)
         try:
             message = decode(
                 topic, payload, fmt=self.fmt, registry=self.registry, received_at=received
@@ -451,6 +479,13 @@ class Ingest:
         try:
             submit(item, token)
         except Exception as err:  # e.g. the Writer was closed while stopping
+            self.counters["not_submitted"] += 1
+            log.warning("ingest: not stored (the broker will deliver it again): %s", err)
+
+    def _hand_over_raw(self, topic: str, payload: bytes, token: Any) -> None:
+        try:
+            self._submit_raw(topic, payload, time.time(), token)
+        except Exception as err:  # the worker died or the pipeline is closed
             self.counters["not_submitted"] += 1
             log.warning("ingest: not stored (the broker will deliver it again): %s", err)
 
@@ -504,7 +539,9 @@ class Ingest:
         writer_stats = getattr(self.writer, "stats", None)
         if callable(writer_stats):
             stats.update(writer_stats())
+        decode_errors = stats.get("decode_errors", 0)  # a pipeline worker's dead letters
         stats.update(self.counters)
+        stats["decode_errors"] += decode_errors
         stats["connected"] = self.connected
         return stats
 

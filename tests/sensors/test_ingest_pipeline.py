@@ -1,0 +1,184 @@
+"""The two-process ingest (ProcessWriter): a real mosquitto, a real worker process, real DuckDB."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tests.sensors.conftest import publish_pairs, wait_until
+from twin.errors import StoreError
+from twin.sensors.ingest import Ingest
+from twin.sensors.pipeline import ProcessWriter
+from twin.sensors.simulator import Simulator
+from twin.sensors.store import Store
+
+pytestmark = pytest.mark.mqtt
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 6, 15, 8, tzinfo=UTC).timestamp()
+TOPIC = "v3/+/devices/+/up"
+
+
+def _each_once(db: Path, msgs) -> tuple[int, int]:
+    """Assert every message is stored exactly once; return (uplinks, dead letters)."""
+    store = Store(db)
+    try:
+        cur = store.cursor()
+        rows = cur.execute(
+            "SELECT d.device_id, r.f_cnt, count(*) FROM raw_messages r "
+            "JOIN devices d USING (device) GROUP BY ALL"
+        ).fetchall()
+        dead = cur.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+    finally:
+        store.close()
+    assert sorted((d, f) for d, f, _ in rows) == sorted((m.device_id, m.f_cnt) for m in msgs)
+    assert max(n for _, _, n in rows) == 1
+    return len(rows), dead
+
+
+def test_pipeline_decodes_stores_and_acks_everything(mosquitto, tmp_path):
+    sim = Simulator(seed=31)
+    msgs = list(sim.stream(T0, rate=10.0, count=3000, chunk=256))
+    bad = [(f"v3/app@ttn/devices/bad-{i}/up", b'{"end_device_ids": ') for i in range(40)]
+    pairs = [(m.topic, m.payload) for m in msgs]
+    for i, item in enumerate(bad):  # interleaved with the good ones
+        pairs.insert(i * 70, item)
+    db = tmp_path / "pipe.duckdb"
+    ingest = Ingest(str(db), url=mosquitto.url, topics=[TOPIC], client_id="pipe-1",
+                    stats_interval=0)  # fmt: skip
+    assert isinstance(ingest.writer, ProcessWriter) and ingest.writer.alive
+    with ingest:
+        assert ingest.wait_connected(10)
+        publish_pairs(mosquitto.url, pairs)
+        wait_until(lambda: ingest.counters["acked"] >= len(pairs), 60, "every message acked")
+    stats = ingest.stats()  # final: the worker reported its counters when it closed
+    assert stats["messages"] == len(pairs) and stats["acked"] == len(pairs)
+    assert stats["decode_errors"] == len(bad)  # counted by the worker
+    assert not ingest.writer.alive  # stop() closed the worker and its store
+    stored, dead = _each_once(db, msgs)
+    assert (stored, dead) == (len(msgs), len(bad))
+
+
+def test_pipeline_refuses_a_database_held_elsewhere(tmp_path):
+    db = tmp_path / "held.duckdb"
+    store = Store(db)  # this process writes the file: the worker cannot open it
+    try:
+        with pytest.raises(StoreError, match=r"held\.duckdb: the ingest worker did not start"):
+            ProcessWriter(db, start_timeout=60)
+    finally:
+        store.close()
+
+
+def test_no_ack_when_the_worker_dies(mosquitto, tmp_path):
+    sim = Simulator(seed=32)
+    first = list(sim.stream(T0, rate=10.0, count=500, chunk=256))
+    later = list(sim.stream(T0 + 3600, rate=10.0, count=300, chunk=256))
+    db = tmp_path / "dies.duckdb"
+    ingest = Ingest(str(db), url=mosquitto.url, topics=[TOPIC], client_id="pipe-dies",
+                    stats_interval=0)  # fmt: skip
+    try:
+        ingest.start(wait=10)
+        publish_pairs(mosquitto.url, [(m.topic, m.payload) for m in first])
+        wait_until(lambda: ingest.counters["acked"] >= len(first), 60, "the first part acked")
+        os.kill(ingest.writer._proc.pid, signal.SIGKILL)
+        wait_until(lambda: not ingest.writer.alive, 10, "the worker to be gone")
+        publish_pairs(mosquitto.url, [(m.topic, m.payload) for m in later])
+        wait_until(
+            lambda: ingest.counters["messages"] >= len(first) + len(later), 30, "all received"
+        )
+        assert ingest.counters["acked"] == len(first)  # nothing acked without a commit
+        assert ingest.counters["not_submitted"] == len(later)
+    finally:
+        ingest.stop(flush_timeout=1)
+    # the same session again: the broker redelivers what was never acknowledged
+    with Ingest(str(db), url=mosquitto.url, topics=[TOPIC], client_id="pipe-dies",
+                stats_interval=0) as again:  # fmt: skip
+        wait_until(lambda: again.counters["acked"] >= len(later), 60, "the redelivery acked")
+    assert _each_once(db, first + later) == (len(first) + len(later), 0)
+
+
+_RECEIVER = """
+import logging, sys, threading
+from twin.sensors.ingest import Ingest
+logging.basicConfig(level=logging.INFO)
+if __name__ == "__main__":
+    url, db = sys.argv[1], sys.argv[2]
+    ingest = Ingest(db, url=url, topics=["v3/+/devices/+/up"], client_id="pipe-crash",
+                    stats_interval=0.1)
+    ingest.start(wait=10)
+    print("worker pid", ingest.writer._proc.pid, file=sys.stderr, flush=True)
+    threading.Event().wait()
+"""
+
+
+def _last_acked(log: Path) -> int:
+    found = re.findall(r"ingest: received \d+, .*, acked (\d+)", log.read_text(errors="replace"))
+    return int(found[-1]) if found else 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mosquitto", [{}], indirect=True)
+def test_receiver_killed_mid_stream_worker_follows_nothing_lost(mosquitto, tmp_path):
+    n = 6000
+    sim = Simulator(seed=33)
+    msgs = list(sim.stream(T0, rate=10.0, count=n, chunk=256))
+    db = tmp_path / "crash.duckdb"
+    script = tmp_path / "receiver.py"
+    script.write_text(textwrap.dedent(_RECEIVER))
+    log = tmp_path / "receiver.log"
+    with log.open("w") as err:
+        proc = subprocess.Popen([sys.executable, str(script), mosquitto.url, str(db)], cwd=ROOT,
+                                stdout=subprocess.DEVNULL, stderr=err)  # fmt: skip
+    try:
+        found = wait_until(
+            lambda: re.search(r"worker pid (\d+)", log.read_text()) or proc.poll() is not None,
+            60,
+            "the receiver to start its worker",
+        )
+        assert proc.poll() is None, log.read_text()
+        worker = int(found.group(1))
+        from twin.sensors.mqtt import Publisher, parse_url
+
+        publisher = Publisher(parse_url(mosquitto.url, env={}), client_id="crash-pub").connect()
+        try:
+            for i, m in enumerate(msgs):
+                publisher.publish(m.topic, m.payload, qos=1)
+                if i == n // 3:
+                    wait_until(lambda: _last_acked(log) >= n // 5, 60, "commits mid-stream")
+                    proc.kill()  # SIGKILL the receiver: the worker must follow
+                    assert proc.wait(10) == -9
+            assert publisher.flush(60)
+        finally:
+            publisher.close(timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+    def gone() -> bool:
+        try:
+            os.kill(worker, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    wait_until(gone, 10, "the worker to die with its receiver")
+    store = Store(db)  # opens: no orphan holds the file
+    before = store.cursor().execute("SELECT count(*) FROM raw_messages").fetchone()[0]
+    store.close()
+    assert 0 < before < n
+    with Ingest(str(db), url=mosquitto.url, topics=[TOPIC], client_id="pipe-crash",
+                stats_interval=0) as again:  # fmt: skip
+        wait_until(
+            lambda: again.writer.stats().get("stored", 0) >= n - before,
+            60,
+            f"the other {n - before} uplinks stored after the restart",
+        )
+    assert _each_once(db, msgs) == (n, 0)

@@ -1,0 +1,463 @@
+"""Decode and store MQTT messages in a second process: the ingest over two cores.
+
+One Python process cannot use more than one core for Python code. In the single-process
+ingest, paho's network loop, decoding and the Writer share one GIL, so their costs add up.
+:class:`ProcessWriter` splits them:
+
+* the **receiver** (the process that runs :class:`~twin.sensors.ingest.Ingest` and paho) only
+  takes each message off the wire and appends ``(topic, payload, received time)`` to a buffer,
+  shipped to the worker every few milliseconds as one pickled list;
+* the **worker** process decodes the messages (:func:`twin.sensors.decode.decode`) and hands
+  them to a :class:`~twin.sensors.writer.Writer` on its own
+  :class:`~twin.sensors.store.Store`; after each commit it sends the sequence numbers of the
+  committed messages back;
+* the receiver's reader thread turns those into the messages' tokens and calls
+  ``on_commit(tokens)``: the MQTT acks still go out only after the commit.
+
+Exactly-once and ack-after-commit hold as in one process: a message is acknowledged only after
+the worker committed it, and a crash of either process loses only unacknowledged messages,
+which the broker delivers again (the store drops what it already holds). The worker dies with
+the receiver (Linux ``PR_SET_PDEATHSIG``; elsewhere on the closed pipe), so a restarted
+ingest can open the database again.
+
+The DuckDB file belongs to the worker: the receiver must not have it open (DuckDB allows one
+writing process). A UI that reads the database while ingesting uses the in-process Writer
+instead (see docs/sensors.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from twin.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+#: Item kinds on the pipe.
+_RAW, _DEAD, _MESSAGE = 0, 1, 2
+_PR_SET_PDEATHSIG = 1
+
+
+class ProcessWriter:
+    """A Writer-like sink that decodes and commits in a child process.
+
+    :class:`~twin.sensors.ingest.Ingest` uses it when given a database path instead of a
+    Store; it then hands over raw messages (:meth:`submit_raw`) without decoding them.
+
+    Parameters
+    ----------
+    path : str or Path
+        The DuckDB file; created when missing. Must not be open in this process.
+    fmt : str
+        Wire format for :func:`twin.sensors.decode.decode` (``auto`` detects it).
+    registry : Registry, optional
+        Device registry for decoding (it is pickled to the worker).
+    max_rows, max_delay : int, float
+        Batching of the worker's :class:`~twin.sensors.writer.Writer`.
+    on_commit : callable, optional
+        ``on_commit(tokens)`` with the tokens of each committed batch (in this process, on
+        the reader thread).
+    ship_every : float
+        Seconds between two shipments of buffered messages to the worker.
+    ship_max : int
+        Ship at once when this many messages are buffered.
+    max_pending : int
+        Messages handed over but not yet committed before :meth:`submit_raw` blocks.
+    start_timeout : float
+        Seconds to wait for the worker to open the database.
+
+    Raises
+    ------
+    StoreError
+        When the worker cannot open the database (the worker's message is included).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        fmt: str = "auto",
+        registry: Any = None,
+        max_rows: int = 5000,
+        max_delay: float = 0.25,
+        on_commit: Callable[[list[Any]], None] | None = None,
+        ship_every: float = 0.005,
+        ship_max: int = 2000,
+        max_pending: int = 200_000,
+        start_timeout: float = 60.0,
+    ) -> None:
+        self.path = str(path)
+        self.on_commit = on_commit
+        self.ship_every = float(ship_every)
+        self.ship_max = int(ship_max)
+        self.max_pending = int(max_pending)
+        ctx = multiprocessing.get_context("spawn")
+        child_in, self._to_worker = ctx.Pipe(duplex=False)  # (receiving end, sending end)
+        self._from_worker, child_out = ctx.Pipe(duplex=False)
+        self._proc = ctx.Process(
+            target=_worker_main,
+            args=(child_in, child_out, self.path, fmt, registry, max_rows, max_delay),
+            name="twin-ingest-worker",
+            daemon=True,
+        )
+        self._proc.start()
+        child_in.close()
+        child_out.close()
+        self._cond = threading.Condition()
+        self._send_lock = threading.Lock()
+        self._buffer: list[tuple] = []
+        self._tokens: dict[int, Any] = {}
+        self._seq = 0
+        self._committed_seq = 0  # messages acknowledged by the worker, in submission order
+        self._flush_id = 0
+        self._flushed: dict[int, bool] = {}
+        self._stats: dict[str, Any] = {}
+        self._closing = False
+        self._dead: str | None = None
+        self._ready = threading.Event()
+        self._reader = threading.Thread(target=self._read, name="twin-pipeline-reader", daemon=True)
+        self._reader.start()
+        if not self._ready.wait(start_timeout) or self._dead:
+            why = self._dead or f"no answer within {start_timeout:g} s"
+            self._stop_process()
+            raise StoreError(f"{self.path}: the ingest worker did not start: {why}")
+        self._shipper = threading.Thread(
+            target=self._ship_loop, name="twin-pipeline-ship", daemon=True
+        )
+        self._shipper.start()
+
+    # --- producer side (paho's network thread) ------------------------------------------------
+
+    def submit_raw(self, topic: str, payload: bytes, received: float, token: Any = None) -> None:
+        """Hand over a message to decode and store; ``token`` comes back through ``on_commit``.
+
+        Parameters
+        ----------
+        topic : str
+            The MQTT topic.
+        payload : bytes
+            The body as received.
+        received : float
+            When it arrived, in seconds since the epoch.
+        token : any
+            Returned to ``on_commit`` once the message is committed.
+
+        Raises
+        ------
+        StoreError
+            When the writer is closed or the worker died.
+        """
+        self._put((_RAW, topic, payload, received, None), token)
+
+    def submit(self, message: Any, token: Any = None) -> None:
+        """Hand over an already decoded :class:`~twin.sensors.model.Message`."""
+        self._put((_MESSAGE, message, None, None, None), token)
+
+    def submit_dead(self, dead: Any, token: Any = None) -> None:
+        """Hand over a :class:`~twin.sensors.model.DeadLetter`."""
+        self._put((_DEAD, dead, None, None, None), token)
+
+    def _put(self, item: tuple, token: Any) -> None:
+        with self._cond:
+            while len(self._tokens) >= self.max_pending and not self._closing and not self._dead:
+                self._cond.wait(0.1)
+            if self._dead:
+                raise StoreError(f"{self.path}: the ingest worker died: {self._dead}")
+            if self._closing:
+                raise StoreError(f"{self.path}: the writer is closed")
+            self._seq += 1
+            self._tokens[self._seq] = token
+            self._buffer.append((self._seq, *item))
+            ship = len(self._buffer) >= self.ship_max
+        if ship:
+            self._ship()
+
+    def _ship(self) -> None:
+        with self._send_lock:
+            with self._cond:
+                batch, self._buffer = self._buffer, []
+            if batch:
+                self._send(("batch", batch))
+
+    def _send(self, obj: tuple) -> None:
+        try:
+            self._to_worker.send(obj)
+        except (OSError, ValueError) as err:
+            self._died(f"cannot send to the worker: {err}")
+
+    def _ship_loop(self) -> None:
+        while True:
+            with self._cond:
+                if self._closing or self._dead:
+                    return
+                self._cond.wait(self.ship_every)
+            self._ship()
+
+    # --- worker replies (reader thread) --------------------------------------------------------
+
+    def _read(self) -> None:
+        while True:
+            try:
+                msg = self._from_worker.recv()
+            except (EOFError, OSError) as err:
+                code = self._proc.exitcode
+                self._died(f"exited (code {code})" if code is not None else str(err) or "EOF")
+                return
+            kind = msg[0]
+            if kind == "commit":
+                self._committed(msg[1])
+            elif kind == "stats":
+                with self._cond:
+                    self._stats = msg[1]
+            elif kind == "ready":
+                self._ready.set()
+            elif kind == "flushed":
+                with self._cond:
+                    self._stats = msg[3]
+                    self._flushed[msg[1]] = msg[2]
+                    self._cond.notify_all()
+            elif kind == "error":
+                self._died(msg[1])
+                return
+            elif kind == "closed":
+                with self._cond:
+                    self._stats = msg[1]
+                    self._cond.notify_all()
+                return
+
+    def _committed(self, seqs: list[int]) -> None:
+        with self._cond:
+            tokens = [self._tokens.pop(s) for s in seqs]
+            self._cond.notify_all()
+        tokens = [t for t in tokens if t is not None]
+        if self.on_commit is not None and tokens:
+            try:
+                self.on_commit(tokens)
+            except Exception:
+                log.exception("on_commit callback failed")
+
+    def _died(self, why: str) -> None:
+        with self._cond:
+            if self._dead is None and not (self._closing and "exited (code 0)" in why):
+                self._dead = why
+                if not self._closing:
+                    log.error("ingest worker for %s: %s", self.path, why)
+            self._ready.set()
+            self._cond.notify_all()
+
+    # --- control ------------------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Commit everything handed over so far (and acknowledge it); False on timeout.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most.
+
+        Returns
+        -------
+        bool
+            True when the worker committed everything submitted before the call.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if self._dead:
+                return False
+            self._flush_id += 1
+            fid = self._flush_id
+        self._ship()
+        with self._send_lock:
+            self._send(("flush", fid, timeout))
+        with self._cond:
+            while fid not in self._flushed:
+                if self._dead:
+                    return False
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(0.5 if remaining is None else min(remaining, 0.5))
+            return self._flushed.pop(fid)
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Flush, stop the worker (it closes its store) and refuse further messages."""
+        if self._proc.exitcode is None and not self._dead:
+            self.flush(timeout)
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        with self._send_lock:
+            if not self._dead:
+                self._send(("close",))
+        self._reader.join(timeout)
+        self._stop_process(timeout)
+
+    def _stop_process(self, timeout: float | None = 30.0) -> None:
+        self._proc.join(timeout)
+        if self._proc.is_alive():
+            log.warning("ingest worker for %s did not stop; killing it", self.path)
+            self._proc.kill()
+            self._proc.join(5)
+        for conn in (self._to_worker, self._from_worker):
+            with contextlib.suppress(OSError):
+                conn.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Return the worker Writer's counters (see :meth:`~twin.sensors.writer.Writer.stats`).
+
+        ``received`` counts messages handed over here; ``queued`` those not yet committed;
+        ``decode_errors`` the dead letters the worker made of undecodable messages.
+        """
+        with self._cond:
+            out = dict(self._stats)
+            out["received"] = self._seq
+            out["queued"] = len(self._tokens)
+            out["worker_alive"] = self._proc.is_alive()
+        return out
+
+    @property
+    def alive(self) -> bool:
+        """Whether the worker process runs."""
+        return self._proc.is_alive() and not self._dead
+
+    def __enter__(self) -> ProcessWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- worker process ---------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no orphan holds the file)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
+        return
+    if os.getppid() == 1:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+def _worker_main(
+    inbox: Connection,
+    outbox: Connection,
+    path: str,
+    fmt: str,
+    registry: Any,
+    max_rows: int,
+    max_delay: float,
+) -> None:
+    """Entry point of the worker: decode, store, report commits until told to close."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the receiver decides when to stop
+    from twin.errors import DecodeError
+    from twin.sensors.decode import decode
+    from twin.sensors.model import DeadLetter
+    from twin.sensors.store import Store
+    from twin.sensors.writer import Writer
+
+    send_lock = threading.Lock()
+
+    def send(obj: tuple) -> None:
+        with send_lock:
+            outbox.send(obj)
+
+    try:
+        store = Store(path)
+    except Exception as err:
+        send(("error", f"{type(err).__name__}: {err}"))
+        return
+    writer = Writer(
+        store, max_rows=max_rows, max_delay=max_delay, on_commit=lambda seqs: send(("commit", seqs))
+    )
+    decode_errors = 0
+
+    def stats() -> dict[str, Any]:
+        out = writer.stats()
+        out["decode_errors"] = decode_errors
+        return out
+
+    send(("ready",))
+    last_stats = time.monotonic()
+    try:
+        while True:
+            if not inbox.poll(0.5):
+                send(("stats", stats()))
+                last_stats = time.monotonic()
+                continue
+            msg = inbox.recv()
+            kind = msg[0]
+            if kind == "batch":
+                decode_errors += _decode_into(writer, msg[1], fmt, registry, decode, DecodeError,
+                                              DeadLetter)  # fmt: skip
+                now = time.monotonic()
+                if now - last_stats > 0.5:
+                    send(("stats", stats()))
+                    last_stats = now
+            elif kind == "flush":
+                ok = writer.flush(msg[2])
+                send(("flushed", msg[1], ok, stats()))
+            elif kind == "close":
+                break
+    except EOFError:
+        log.warning("ingest worker: the receiver went away; committing what arrived")
+    finally:
+        writer.close()
+        final = stats()
+        store.close()
+        with contextlib.suppress(OSError, ValueError):
+            send(("closed", final))
+
+
+def _decode_into(
+    writer: Any,
+    items: Iterable[tuple],
+    fmt: str,
+    registry: Any,
+    decode: Callable[..., Any],
+    decode_error: type[Exception],
+    dead_letter: Callable[..., Any],
+) -> int:
+    """Decode one shipment into the writer; returns how many became dead letters."""
+    errors = 0
+    fromts = datetime.fromtimestamp
+    for seq, kind, a, payload, received, _ in items:
+        if kind == _MESSAGE:
+            writer.submit(a, seq)
+            continue
+        if kind == _DEAD:
+            writer.submit_dead(a, seq)
+            continue
+        received_at = fromts(received, UTC)
+        try:
+            message = decode(a, payload, fmt=fmt, registry=registry, received_at=received_at)
+        except decode_error as err:
+            errors += 1
+            writer.submit_dead(dead_letter(a, payload, str(err), received_at), seq)
+            continue
+        except Exception as err:  # a decoder bug must not stop the ingest
+            log.exception("ingest worker: decoder failed on %s", a)
+            errors += 1
+            error = f"internal error: {type(err).__name__}: {err}"
+            writer.submit_dead(dead_letter(a, payload, error, received_at), seq)
+            continue
+        writer.submit(message, seq)
+    return errors
