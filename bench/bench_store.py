@@ -84,38 +84,40 @@ def row_values(messages: list[Message]):
                    m.received_at, m.format, 0)  # fmt: skip
 
 
+def _time_boxed_inserts(
+    path: Path, messages: list[Message], n_rows: int, chunk: int, time_box: float, insert
+) -> tuple[float, int]:
+    """Insert up to ``n_rows`` rows ``chunk`` at a time with ``insert(con, rows)``, stopping
+    after ``time_box`` seconds; return (rows/s, rows inserted)."""
+    store = Store(path)
+    con = store.cursor()
+    rows = list(row_values(messages[: n_rows // 5 + 1]))[:n_rows]
+    done = 0
+    t0 = time.perf_counter()
+    for i in range(0, len(rows), chunk):
+        insert(con, rows[i : i + chunk])
+        done += len(rows[i : i + chunk])
+        if time.perf_counter() - t0 > time_box:
+            break
+    rate = done / (time.perf_counter() - t0)
+    store.close()
+    return rate, done
+
+
 def bench_inserts(
     tmp: Path, n_readings: int, naive_rows: int, many_rows: int, time_box: float
 ) -> list[tuple]:
     messages = make_messages(n_readings)
     # Naive 1: one INSERT per reading, each its own transaction (autocommit); time-boxed.
-    store = Store(tmp / "naive.duckdb")
-    con = store.cursor()
-    rows = list(row_values(messages[: naive_rows // 5 + 1]))[:naive_rows]
-    done = 0
-    t0 = time.perf_counter()
-    for row in rows:
-        con.execute(INSERT_SQL, row)
-        done += 1
-        if time.perf_counter() - t0 > time_box:
-            break
-    per_row = done / (time.perf_counter() - t0)
-    naive_done = done
-    store.close()
+    per_row, naive_done = _time_boxed_inserts(
+        tmp / "naive.duckdb", messages, naive_rows, 1, time_box,
+        lambda con, chunk: con.execute(INSERT_SQL, chunk[0]),
+    )  # fmt: skip
     # Naive 2: executemany, in chunks of 500 rows, each chunk one call; time-boxed.
-    store = Store(tmp / "many.duckdb")
-    con = store.cursor()
-    rows = list(row_values(messages[: many_rows // 5 + 1]))[:many_rows]
-    done = 0
-    t0 = time.perf_counter()
-    for i in range(0, len(rows), 500):
-        con.executemany(INSERT_SQL, rows[i : i + 500])
-        done += len(rows[i : i + 500])
-        if time.perf_counter() - t0 > time_box:
-            break
-    many = done / (time.perf_counter() - t0)
-    many_done = done
-    store.close()
+    many, many_done = _time_boxed_inserts(
+        tmp / "many.duckdb", messages, many_rows, 500, time_box,
+        lambda con, chunk: con.executemany(INSERT_SQL, chunk),
+    )  # fmt: skip
     # Ours: the Writer (dedup, devices, raw messages, latest upsert included).
     store = Store(tmp / "ours.duckdb")
     writer = Writer(store, max_rows=5000, max_delay=0.25)

@@ -353,3 +353,19 @@ def test_ingest_retain_deletes_old_data_and_keeps_new(broker, tmp_path):
     deleted = int(re.search(r"retention: deleted (\d+)", log.read_text()).group(1))
     assert deleted == sum(len(m.readings) for m in messages[:50])
     assert counts["readings"] == sum(len(m.readings) for m in messages[50:])
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--duration", "-1"], "--duration must be a positive number of seconds"),
+        (["--count", "0"], "--count must be at least 1"),
+        (["--rate", "0"], "--rate must be positive"),
+        (["--faults", "1.5"], "faults must be a share between 0 and 1"),
+        (["--devices", "0"], "devices must be at least 1"),
+    ],
+)
+def test_simulate_refuses_options_that_would_publish_nothing(option, message, capsys):
+    assert main(["simulate", "--mqtt", "mqtt://127.0.0.1:1", *option]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and message in err

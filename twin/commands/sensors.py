@@ -344,6 +344,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     if args.rate is not None and not args.rate > 0:
         raise ConfigError(f"--rate must be positive, not {args.rate}")
+    if args.duration is not None and not args.duration > 0:
+        raise ConfigError(f"--duration must be a positive number of seconds, not {args.duration}")
+    if args.count is not None and args.count < 1:
+        raise ConfigError(f"--count must be at least 1, not {args.count}")
     sim = Simulator(
         args.registry,
         seed=args.seed,
