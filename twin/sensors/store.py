@@ -85,14 +85,16 @@ class Store:
                 migrate(self._con, path=self.path)
             except duckdb.Error as err:
                 self._con.close()
-                raise StoreError(f"{self.path}: cannot create the schema: {err}") from err
+                raise StoreError(
+                    f"{self.path}: cannot create the schema: {_first_line(err)}"
+                ) from err
         self._keys = DeviceKeys()
         try:
             self._keys.load(self.cursor())
         except duckdb.Error as err:
             self.close()
             raise StoreError(
-                f"{self.path}: not a twin sensor database (no devices table): {err}"
+                f"{self.path}: not a twin sensor database (no devices table): {_first_line(err)}"
             ) from err
 
     # --- connections --------------------------------------------------------------------
@@ -207,7 +209,9 @@ class Store:
                     cur.execute("ROLLBACK")
                 self._keys.load(cur)
                 if isinstance(err, duckdb.Error):
-                    raise StoreError(f"{self.path}: cannot write devices: {err}") from err
+                    raise StoreError(
+                        f"{self.path}: cannot write devices: {_first_line(err)}"
+                    ) from err
                 raise
             finally:
                 cur.unregister("_registry")
@@ -252,7 +256,9 @@ class Store:
                 if isinstance(
                     err, (duckdb.Error, pa.ArrowException, ValueError, TypeError, OverflowError)
                 ):
-                    raise StoreError(f"{self.path}: cannot write sensor data: {err}") from err
+                    raise StoreError(
+                        f"{self.path}: cannot write sensor data: {_first_line(err)}"
+                    ) from err
                 raise
         return result
 
@@ -448,7 +454,9 @@ class Store:
             try:
                 return q.retain(self.cursor(), older_than, now)
             except duckdb.Error as err:
-                raise StoreError(f"{self.path}: cannot delete old sensor data: {err}") from err
+                raise StoreError(
+                    f"{self.path}: cannot delete old sensor data: {_first_line(err)}"
+                ) from err
 
     def counts(self) -> dict[str, int]:
         """Return the number of rows of each table."""
@@ -458,8 +466,14 @@ class Store:
 # --- helpers ----------------------------------------------------------------------------
 
 
+def _first_line(err: BaseException) -> str:
+    """DuckDB's message without its hints and SQL excerpt (our errors are one line)."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
 def _open_error(path: str, err: Exception) -> str:
-    text = str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = _first_line(err)
     if "lock" in text.lower():
         return (
             f"{path}: the sensor database is held by another process ({text}); DuckDB allows "
