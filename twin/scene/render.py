@@ -19,13 +19,22 @@ log = logging.getLogger(__name__)
 
 #: Layer → (colour, height above the local origin in metres). Drawn bottom to top.
 CONTEXT_STYLE: dict[str, tuple[str, float]] = {
-    "ground": ("#e4e1d8", -0.6),
-    "river": ("#7fb2df", -0.4),
-    "park": ("#a9cf95", -0.25),
-    "street": ("#bdbcb8", -0.1),
+    "ground": ("#d3d6ce", -1.6),
+    "river": ("#6fa8d6", -1.2),
+    "park": ("#a6cf8f", -0.8),
+    "street": ("#eeede8", -0.4),
+}
+#: Polygon offset ``(factor, units)`` per layer: the lower a layer, the further back its depth is
+#: pushed, so coplanar-looking layers seen from far away (a few decimetres apart over
+#: kilometres of depth) never fight for the same pixels (white speckles on the river).
+CONTEXT_OFFSET: dict[str, tuple[float, float]] = {
+    "ground": (4.0, 64.0),
+    "river": (3.0, 48.0),
+    "park": (2.0, 32.0),
+    "street": (1.0, 16.0),
 }
 BACKGROUND = ("#f4f6f8", "#b9cde0")  # bottom, top
-GLYPH_RADIUS = 6.0
+GLYPH_RADIUS = 9.0
 GLYPH_LIFT = 4.0
 
 
@@ -211,6 +220,39 @@ def split_tiles(mesh: pv.PolyData, n_tiles: int) -> list[pv.PolyData]:
     return out
 
 
+def add_glyphs(pl: pv.Plotter, glyphs: pv.PolyData) -> pv.Actor:
+    """Add the sensor glyph mesh as the actor ``sensors``, coloured by its ``colors`` array.
+
+    The actor is added even when the mesh is still empty: the mapper is told to colour by
+    the cell array ``colors`` directly, so glyphs that :meth:`Twin.sync_devices` writes into
+    the same PolyData later (in place) appear on the next render.
+
+    Parameters
+    ----------
+    pl : pyvista.Plotter
+        The plotter.
+    glyphs : pyvista.PolyData
+        The Twin's glyph mesh (possibly without cells yet).
+
+    Returns
+    -------
+    pyvista.Actor
+    """
+    # pl.add_mesh refuses empty meshes, so the actor is assembled by hand.
+    mapper = pv.DataSetMapper(glyphs)
+    mapper.SetScalarModeToUseCellFieldData()
+    mapper.SelectColorArray("colors")
+    mapper.SetColorModeToDirectScalars()
+    mapper.ScalarVisibilityOn()
+    actor = pv.Actor(mapper=mapper)
+    prop = actor.prop
+    prop.interpolation = "flat"
+    prop.ambient, prop.diffuse = 0.35, 0.7
+    prop.specular, prop.specular_power = 0.4, 30.0
+    pl.add_actor(actor, name="sensors", pickable=True, reset_camera=False)
+    return actor
+
+
 def make_plotter(
     twin: object,
     *,
@@ -246,22 +288,25 @@ def make_plotter(
         With the actors ``buildings`` (or ``buildings-<i>``), ``context-<layer>`` and
         ``sensors``.
     """
-    if multi_samples is not None:
-        kwargs["multi_samples"] = multi_samples
     pl = pv.Plotter(off_screen=off_screen, window_size=list(window_size), **kwargs)
+    if multi_samples is not None:
+        # pyvista 0.49's Plotter takes no multi_samples; the render window does.
+        pl.ren_win.SetMultiSamples(int(multi_samples))
     pl.set_background(BACKGROUND[0], top=BACKGROUND[1])
     for layer, mesh in twin.context.items():  # type: ignore[attr-defined]
-        pl.add_mesh(
+        actor = pl.add_mesh(
             mesh,
             color=CONTEXT_STYLE[layer][0],
             name=f"context-{layer}",
             lighting=True,
-            ambient=0.35,
-            diffuse=0.65,
+            ambient=0.45,
+            diffuse=0.55,
             specular=0.0,
             pickable=False,
             show_scalar_bar=False,
         )
+        factor, units = CONTEXT_OFFSET[layer]
+        actor.mapper.SetRelativeCoincidentTopologyPolygonOffsetParameters(factor, units)
     mesh = twin.mesh  # type: ignore[attr-defined]
     parts = twin.tiles(tiles) if tiles > 1 else [mesh]  # type: ignore[attr-defined]
     for i, part in enumerate(parts if mesh.n_cells else []):
@@ -278,19 +323,8 @@ def make_plotter(
             show_scalar_bar=False,
         )
     glyphs = twin.glyphs  # type: ignore[attr-defined]
-    if glyphs is not None and glyphs.n_cells:
-        pl.add_mesh(
-            glyphs,
-            scalars="colors",
-            rgb=True,
-            name="sensors",
-            smooth_shading=False,
-            ambient=0.35,
-            diffuse=0.7,
-            specular=0.4,
-            specular_power=30.0,
-            show_scalar_bar=False,
-        )
+    if glyphs is not None:
+        add_glyphs(pl, glyphs)
     bounds = mesh.bounds if mesh.n_cells else (-500, 500, -500, 500, 0, 10)
     pl.camera_position = default_camera(bounds).camera_position()
     pl.camera.clipping_range = (1.0, 50000.0)

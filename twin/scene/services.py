@@ -58,8 +58,8 @@ class Services:
         dict
             ``database`` (True when a query succeeds), ``feeds`` (one dict per MQTT feed:
             ``url`` without credentials, ``connected``, ``refused``), ``simulator``
-            (``running``, ``error``; None without simulator) and ``writer`` (its counters,
-            or None).
+            (``running``, ``error``; None without simulator), ``writer`` (its counters,
+            or None) and ``history_ready`` (see :attr:`history_ready`).
         """
         try:
             self.store.time_range()
@@ -88,7 +88,19 @@ class Services:
             "feeds": feeds,
             "simulator": simulator,
             "writer": self.writer.stats() if self.writer is not None else None,
+            "history_ready": self.history_ready,
         }
+
+    @property
+    def history_ready(self) -> bool:
+        """Whether the simulator has handed its history backfill to the writer.
+
+        True without a simulator (a real feed has no backfill) and once the simulator's
+        ``backfilled`` event is set; False while the demo still writes its past hours, so
+        the time slider does not yet reach back the whole history.
+        """
+        event = getattr(self.simulator, "backfilled", None)
+        return event is None or event.is_set()
 
     def close(self) -> None:
         """Stop feeds, flush and stop the writer, close the store, remove a temp database."""

@@ -29,7 +29,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: Colour of buildings without a sensor (light warm grey, reads as "just a building").
-NEUTRAL_RGB = (214, 210, 202)
+NEUTRAL_RGB = (238, 235, 228)
 #: Colour of buildings whose latest reading is older than the style's ``max_age``.
 STALE_RGB = (128, 128, 128)
 #: Colour of buildings with a sensor that has no reading of the shown quantity (yet).

@@ -33,6 +33,7 @@ from twin.scene import cards, search
 from twin.scene.binding import bind_devices, device_table, devices_from_store
 from twin.scene.camera import Bookmark, default_camera
 from twin.scene.config import SceneConfig
+from twin.scene.dataside import DataSideMixin
 from twin.scene.painter import BuildingPainter, building_groups
 from twin.scene.picking import PickingMixin
 from twin.scene.render import context_meshes, glyph_mesh, glyph_positions, make_plotter, split_tiles
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 IDLE_GLYPH_RGB = (84, 94, 110)
 
 
-class Twin(PickingMixin):
+class Twin(DataSideMixin, PickingMixin):
     """A City mesh coloured by live sensor data.
 
     Parameters
@@ -221,11 +222,6 @@ class Twin(PickingMixin):
         i = self._device_index.get(device)
         return None if i is None else int(i)
 
-    @property
-    def ingests(self) -> list[Any]:
-        """The running MQTT ingests (:class:`twin.sensors.ingest.Ingest`)."""
-        return [] if self._services is None else list(self._services.ingests)
-
     def device_positions(self) -> np.ndarray:
         """Return the local ``(n, 3)`` glyph positions: above the bound roof, or at ground level."""
         top = self.group_top[self.group_of_row]
@@ -295,26 +291,6 @@ class Twin(PickingMixin):
             self._keys[k] = key
         return self._keys[k]
 
-    def add_listener(self, callback: Callable[..., None]) -> None:
-        """Call ``callback(batch_info)`` after each batch the writer commits."""
-        if self._services is None or self._services.writer is None:
-            raise SceneError("this twin has no writer (opened without services)")
-        self._services.writer.add_listener(callback)
-
-    def status(self) -> dict[str, Any]:
-        """Return the health of the data side, for a banner in the UI.
-
-        See :meth:`twin.scene.services.Services.status`.
-        """
-        if self._services is None:
-            return Services(store=self.store).status()
-        return self._services.status()
-
-    @property
-    def writer(self) -> Any:
-        """The running :class:`~twin.sensors.writer.Writer`, or None."""
-        return None if self._services is None else self._services.writer
-
     # ------------------------------------------------------------------ colouring
 
     def readings(self) -> pd.DataFrame:
@@ -382,43 +358,9 @@ class Twin(PickingMixin):
                 changed |= self.glyph_painter.paint_codes(on, codes[on])
             return changed
 
-    def wait_ready(self, timeout: float = 60.0) -> bool:
-        """Wait until the simulator's history backfill is stored (no-op without simulator).
-
-        Parameters
-        ----------
-        timeout : float
-            Seconds to wait at most.
-
-        Returns
-        -------
-        bool
-            True when the history is in the store (or there is nothing to wait for).
-        """
-        sim = None if self._services is None else self._services.simulator
-        event = getattr(sim, "backfilled", None)
-        if event is not None and not event.wait(timeout):
-            return False
-        writer = self.writer
-        if writer is not None and hasattr(writer, "flush"):
-            writer.flush(timeout)
-        return True
-
-    @property
-    def has_new_data(self) -> bool:
-        """Whether the writer committed readings since the last :meth:`refresh`."""
-        return self._new_data.is_set()
-
     def legend(self, lang: str = "de") -> dict:
         """Return the legend of the shown quantity (see :func:`twin.scene.styles.legend`)."""
         return legend(self.style, lang)
-
-    def time_range(self) -> tuple[pd.Timestamp, pd.Timestamp] | None:
-        """Return the first and last reading time in the store (UTC), or None when empty."""
-        r = self.store.time_range()
-        if r is None or r[0] is None:
-            return None
-        return to_utc(r[0]), to_utc(r[1])
 
     def tour(self, *, clock: Callable[[], float] | None = None) -> Tour:
         """Return a kiosk :class:`~twin.scene.tour.Tour` over the scene's tour (local coordinates).
@@ -531,17 +473,3 @@ class Twin(PickingMixin):
                 return b
         valid = ", ".join(b.name for b in self.bookmarks) or "none"
         raise SceneError(f"unknown bookmark {name_or_bookmark!r} (bookmarks: {valid})")
-
-    # ------------------------------------------------------------------ lifecycle
-
-    def close(self) -> None:
-        """Stop the simulator and ingests, flush and stop the writer, close the store."""
-        if self._services is not None:
-            self._services.close()
-            self._services = None
-
-    def __enter__(self) -> Twin:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
