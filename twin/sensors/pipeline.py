@@ -23,6 +23,17 @@ ingest can open the database again.
 The DuckDB file belongs to the worker: the receiver must not have it open (DuckDB allows one
 writing process). A UI that reads the database while ingesting uses the in-process Writer
 instead (see docs/sensors.md).
+
+The worker is started with ``multiprocessing``'s *spawn* method (paho's threads may already
+run, so no fork): a script that creates an ingest on a path must guard its entry point with
+``if __name__ == "__main__":``. Starting the worker takes about a second (imports, opening
+the file).
+
+Example::
+
+    ingest = Ingest("twin.duckdb", url="mqtt://127.0.0.1:1883", topics=["v3/+/devices/+/up"])
+    with ingest:  # decodes and commits in a second process; acks after each commit
+        ...
 """
 
 from __future__ import annotations
