@@ -120,3 +120,15 @@ def test_history_ready_with_the_real_demo_simulator(city):
         assert tw.history_ready is True
         assert tw.status()["history_ready"] is True
     assert Registry.load(REGISTRY)  # the registry the demo used is still loadable
+
+
+def test_prepare_search_builds_the_index_in_the_background(city, tmp_path):
+    with make_twin(city, tmp_path, Registry.load(REGISTRY)) as tw:
+        assert tw._search is None  # not built by the constructor
+        thread = tw.prepare_search()
+        assert thread is not None
+        hits = tw.search("Rathaus")  # waits for the background build if it is still running
+        thread.join(30)
+        assert not thread.is_alive()
+        assert hits and hits[0]["kind"] == "building"
+        assert tw._search is not None

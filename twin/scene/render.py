@@ -7,6 +7,7 @@ parks, streets: flat triangulated polygons) and one for all sensor glyphs.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 
@@ -121,6 +122,27 @@ def glyph_positions(binding: object, origin: Sequence[float], row_top: np.ndarra
     return xyz
 
 
+@functools.lru_cache(maxsize=8)
+def _sphere_template(radius: float, resolution: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points, triangles and unit normals of one sphere (cached; ``vtkSphereSource``).
+
+    ``pv.Sphere`` would cost ~0.2 s on its first call (it loads pyvista's transform
+    filters); the bare VTK source is a few milliseconds.
+    """
+    from vtkmodules.vtkFiltersSources import vtkSphereSource
+
+    src = vtkSphereSource()
+    src.SetRadius(radius)
+    src.SetThetaResolution(resolution)
+    src.SetPhiResolution(resolution)
+    src.Update()
+    tpl = pv.wrap(src.GetOutput())
+    points = np.asarray(tpl.points, dtype=np.float64)
+    tris = np.asarray(tpl.faces).reshape(-1, 4)[:, 1:]
+    normals = (points / np.linalg.norm(points, axis=1, keepdims=True)).astype(np.float32)
+    return points, tris, normals
+
+
 def glyph_mesh(
     centres: np.ndarray, *, radius: float = GLYPH_RADIUS, resolution: int = 10
 ) -> pv.PolyData:
@@ -147,10 +169,7 @@ def glyph_mesh(
     n = len(centres)
     if n == 0:
         return pv.PolyData()
-    tpl = pv.Sphere(radius=radius, theta_resolution=resolution, phi_resolution=resolution)
-    tpl = tpl.triangulate()
-    tp = np.asarray(tpl.points, dtype=np.float64)
-    tf = np.asarray(tpl.faces).reshape(-1, 4)[:, 1:]
+    tp, tf, normals = _sphere_template(float(radius), int(resolution))
     pts = (tp[None, :, :] + np.asarray(centres, dtype=np.float64)[:, None, :]).reshape(-1, 3)
     faces = tf[None, :, :] + (np.arange(n) * len(tp))[:, None, None]
     faces = np.concatenate(
@@ -159,7 +178,6 @@ def glyph_mesh(
     mesh = pv.PolyData(pts.astype(np.float32), faces=faces)
     # Smooth spheres from the template's point normals (``smooth_shading`` would copy the
     # mesh, and the copy would not see colour updates).
-    normals = np.asarray(tpl.point_normals, dtype=np.float32)
     mesh.point_data["Normals"] = np.tile(normals, (n, 1))
     mesh.point_data.active_normals_name = "Normals"
     mesh.cell_data["device"] = np.repeat(ids.astype(np.int32), len(tf))

@@ -122,6 +122,7 @@ class Twin(DataSideMixin, PickingMixin):
         self.glyphs = pv.PolyData()
         self.glyph_painter: BuildingPainter | None = None
         self._search: search.SearchIndex | None = None
+        self._search_lock = threading.Lock()
         self._bind()
         self._tree: shapely.STRtree | None = None
         self._tiles: dict[int, list[Any]] = {}
@@ -190,7 +191,8 @@ class Twin(DataSideMixin, PickingMixin):
             if self.glyphs.n_cells
             else None
         )
-        self._search = None
+        with self._search_lock:  # a background build finishes first, then is dropped
+            self._search = None
 
     def sync_devices(self) -> bool:
         """Add devices the store knows but the registry did not (e.g. new ones on a feed).
@@ -397,9 +399,41 @@ class Twin(DataSideMixin, PickingMixin):
 
     def search(self, text: str, *, limit: int = 10) -> list[dict]:
         """Find streets, addresses, buildings and devices (see :class:`search.SearchIndex`)."""
-        if self._search is None:
-            self._search = search.SearchIndex(self)
-        return self._search.find(text, limit=limit)
+        with self._search_lock:
+            if self._search is None:
+                self._search = search.SearchIndex(self)
+            index = self._search
+        return index.find(text, limit=limit)
+
+    def prepare_search(self, *, background: bool = True) -> threading.Thread | None:
+        """Build the search index now, in a daemon thread by default.
+
+        The index (folding every name, address and street) takes about a second for 20,000
+        buildings, so it is not built in the constructor; call this after the first frame is
+        shown. A :meth:`search` while it is being built waits for it.
+
+        Parameters
+        ----------
+        background : bool
+            Build in a daemon thread (returned) instead of the calling one.
+
+        Returns
+        -------
+        threading.Thread or None
+            The thread, or None when built in the caller.
+        """
+
+        def build() -> None:
+            with self._search_lock:
+                if self._search is None:
+                    self._search = search.SearchIndex(self)
+
+        if not background:
+            build()
+            return None
+        thread = threading.Thread(target=build, name="twin-search-index", daemon=True)
+        thread.start()
+        return thread
 
     # ------------------------------------------------------------------ rendering
 

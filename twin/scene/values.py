@@ -117,18 +117,12 @@ def per_device(
     idx = device_index.reindex(df["device"].astype(str)).to_numpy(dtype=float)
     ok = ~np.isnan(idx)
     idx = idx[ok].astype(np.intp)
-    frame = pd.DataFrame(
-        {
-            "i": idx,
-            "v": df["num"].to_numpy(dtype=float)[ok],
-            "s": df["age_s"].to_numpy(dtype=float)[ok] > max_age,
-        }
-    )
-    agg = frame.groupby("i").agg(v=("v", "mean"), s=("s", "all"))
-    at = agg.index.to_numpy()
-    value[at] = agg["v"].to_numpy()
-    stale[at] = agg["s"].to_numpy()
-    seen[at] = True
+    v = df["num"].to_numpy(dtype=float)[ok]
+    old = df["age_s"].to_numpy(dtype=float)[ok] > max_age
+    rows = np.bincount(idx, minlength=n_devices)
+    seen = rows > 0
+    value = _nanmean_by(idx, v, n_devices)
+    stale = seen & (np.bincount(idx, weights=~old, minlength=n_devices) == 0)
     return value, stale, seen
 
 
@@ -153,10 +147,20 @@ def per_building(
         One entry per building group that has a device.
     """
     fresh = ~stale & ~np.isnan(value)
-    frame = pd.DataFrame(
-        {"g": group, "fv": np.where(fresh, value, np.nan), "v": value, "fresh": fresh}
-    )
-    agg = frame.groupby("g").agg(fv=("fv", "mean"), v=("v", "mean"), fresh=("fresh", "any"))
-    any_fresh = agg["fresh"].to_numpy()
-    out = np.where(any_fresh, agg["fv"].to_numpy(), agg["v"].to_numpy())
-    return agg.index.to_numpy(), out, ~any_fresh & ~np.isnan(out)
+    groups, inv = np.unique(np.asarray(group), return_inverse=True)
+    n = len(groups)
+    fv = _nanmean_by(inv, np.where(fresh, value, np.nan), n)
+    v = _nanmean_by(inv, value, n)
+    any_fresh = np.bincount(inv, weights=fresh, minlength=n) > 0
+    out = np.where(any_fresh, fv, v)
+    return groups, out, ~any_fresh & ~np.isnan(out)
+
+
+def _nanmean_by(index: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Mean of ``values`` per ``index`` (0..n-1), skipping NaN; NaN where none is left."""
+    ok = ~np.isnan(values)
+    total = np.bincount(index[ok], weights=values[ok], minlength=n)
+    count = np.bincount(index[ok], minlength=n)
+    out = np.full(n, np.nan)
+    np.divide(total, count, out=out, where=count > 0)
+    return out
