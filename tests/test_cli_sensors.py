@@ -14,7 +14,7 @@ import pytest
 
 from tests.sensors.conftest import MosquittoBroker, publish_pairs, wait_until
 from twin.cli import main
-from twin.commands.sensors import parse_since
+from twin.commands.readings import parse_since
 from twin.errors import ConfigError
 from twin.sensors.decode import decode
 from twin.sensors.ingest import Ingest
@@ -369,3 +369,48 @@ def test_simulate_refuses_options_that_would_publish_nothing(option, message, ca
     assert main(["simulate", "--mqtt", "mqtt://127.0.0.1:1", *option]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and message in err
+
+
+def test_readings_latest_matches_the_newest_reading_of_each_pair(demo_db, capsys):
+    assert main(["readings", "--db", str(demo_db), "--latest", "--limit", "0", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    with Store(demo_db, read_only=True) as store:
+        want = (
+            store.cursor()
+            .execute(
+                "SELECT d.device_id, r.quantity, max(r.time) FROM readings r JOIN devices d "
+                "USING (device) GROUP BY ALL"
+            )
+            .fetchall()
+        )
+    newest = {(d, q): t for d, q, t in want}
+    assert len(rows) == len(newest) > 29
+    assert all(datetime.fromisoformat(r["time"]) == newest[r["device"], r["quantity"]]
+               for r in rows)  # fmt: skip
+    assert main(["readings", "--db", str(demo_db), "--latest", "--device", "ls-pegel-rhein"]) == 0
+    body = capsys.readouterr().out.splitlines()[1:]
+    assert {line.split()[1] for line in body} == {"ls-pegel-rhein"}
+    assert {line.split()[2] for line in body} == {q for d, q in newest if d == "ls-pegel-rhein"}
+
+
+def test_readings_dead_letters_show_when_and_why(tmp_path, capsys):
+    from twin.sensors.model import DeadLetter
+
+    db = tmp_path / "dead.duckdb"
+    t = datetime(2026, 6, 15, 8, tzinfo=UTC)
+    with Store(db) as store:
+        store.write([], [DeadLetter("v3/a@ttn/devices/x/up", b"\x00{", "x/up: not JSON", t),
+                         DeadLetter("v3/a@ttn/devices/y/up", b"", "y/up: empty payload",
+                                    t + timedelta(seconds=1))])  # fmt: skip
+    assert main(["readings", "--db", str(db), "--dead-letters"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split() == ["received_at", "error"]
+    assert [line.split(None, 1)[1] for line in out[1:]] == ["y/up: empty payload", "x/up: not JSON"]
+    assert main(["readings", "--db", str(db), "--dead-letters", "--json", "--limit", "1"]) == 0
+    (row,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert row["topic"] == "v3/a@ttn/devices/y/up" and row["payload"] == ""
+    assert main(["readings", "--db", str(db), "--dead-letters", "--json", "--since",
+                 "2026-06-15T08:00:00Z"]) == 0  # fmt: skip
+    payloads = [json.loads(line)["payload"] for line in capsys.readouterr().out.splitlines()]
+    assert "AHs=" in payloads  # bytes as base64 in JSON
+    assert main(["readings", "--db", str(db), "--dead-letters", "--device", "x"]) == 2

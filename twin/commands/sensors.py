@@ -4,7 +4,7 @@
   until SIGTERM or SIGINT, then commits, acknowledges and exits 0.
 * ``twin simulate`` publishes the demo deployment (or a registry) to a broker in TTN v3 or
   ChirpStack v4 wire format.
-* ``twin readings`` prints stored readings as a table or as JSON lines.
+* ``twin readings`` (in :mod:`twin.commands.readings`) prints what is stored.
 
 The MQTT password is read from ``TWIN_MQTT_PASSWORD`` or ``--password-file``, never from
 the command line.
@@ -13,19 +13,17 @@ the command line.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import math
-import re
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from twin.commands.readings import parse_duration, register_readings
 from twin.errors import ConfigError, MQTTError
 
 log = logging.getLogger("twin.commands.sensors")
@@ -33,61 +31,8 @@ log = logging.getLogger("twin.commands.sensors")
 #: Topics ``twin ingest`` subscribes to without ``--topic``: everything of TTN v3 and
 #: ChirpStack v4 (uplinks and events).
 DEFAULT_TOPICS = ("v3/+/devices/+/#", "application/+/device/+/event/+")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$", re.IGNORECASE)
 #: How often ``twin ingest --retain`` deletes old data (seconds).
 RETENTION_EVERY = 3600.0
-_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> timedelta | None:
-    """Parse a duration such as ``90s``, ``15m``, ``1h``, ``2d``, ``4w`` (bare numbers: seconds).
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    timedelta or None
-        None when the text is not a duration.
-    """
-    m = _DURATION.match(text)
-    if not m:
-        return None
-    return timedelta(seconds=float(m.group(1)) * _UNITS[(m.group(2) or "s").lower()])
-
-
-def parse_since(text: str, *, now: datetime | None = None) -> datetime:
-    """Parse ``--since``: a duration back from now (``90s``, ``15m``, ``1h``, ``2d``) or ISO 8601.
-
-    Parameters
-    ----------
-    text : str
-        The option value.
-    now : datetime, optional
-        Reference time for durations; the current time by default.
-
-    Returns
-    -------
-    datetime
-        A timezone-aware UTC time (naive ISO times are taken as UTC).
-
-    Raises
-    ------
-    ConfigError
-        When the text is neither.
-    """
-    duration = parse_duration(text)
-    if duration is not None:
-        return (now or datetime.now(UTC)) - duration
-    try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ConfigError(
-            f"--since {text!r}: expected a duration such as 15m, 1h, 2d or an ISO 8601 time "
-            "such as 2026-11-26T08:00:00Z"
-        ) from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
 
 
 class _RefusePassword(argparse.Action):
@@ -218,26 +163,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_simulate, accepts_extra=False)
 
-    p = subparsers.add_parser(
-        "readings",
-        help="print stored sensor readings",
-        description="Print readings of a DuckDB file written by `twin ingest` or `twin demo`, "
-        "newest first, as a table or as JSON lines.",
-    )
-    p.add_argument("--db", required=True, type=Path, help="DuckDB file")
-    p.add_argument("--device", help="only this device id")
-    p.add_argument("--quantity", help="only this quantity")
-    p.add_argument("--since", help="only newer readings: a duration (15m, 1h, 2d) or ISO time")
-    p.add_argument("--limit", type=int, default=50, help="at most N rows (default 50; 0: all)")
-    p.add_argument("--json", action="store_true", help="JSON lines instead of a table")
-    p.add_argument(
-        "--parquet",
-        type=Path,
-        metavar="FILE",
-        help="write the selected readings (all of them, oldest first; --limit does not apply) "
-        "to a Parquet file instead of printing them",
-    )
-    p.set_defaults(func=cmd_readings, accepts_extra=False)
+    register_readings(subparsers)
 
 
 # --- twin ingest -------------------------------------------------------------------------
@@ -381,103 +307,4 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         f"in {result['seconds']:.1f} s ({result['rate']:.1f}/s)",
         file=sys.stderr,
     )
-    return 0
-
-
-# --- twin readings -----------------------------------------------------------------------
-
-
-def _value_text(row: dict[str, Any]) -> str:
-    value = row.get("value")
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return str(row.get("text") or "")
-    unit = row.get("unit") or ""
-    # 10 significant digits: a meter reading of 2,210,021.5 kWh stays exact
-    number = f"{value:.10g}" if isinstance(value, float) else str(value)
-    return f"{number} {unit}".rstrip()
-
-
-def _iso(t: Any) -> str | None:
-    if t is None or (isinstance(t, float) and math.isnan(t)):
-        return None
-    try:
-        return t.isoformat()
-    except AttributeError:
-        return str(t)
-
-
-def _plain(v: Any) -> Any:
-    if v is None:
-        return None
-    if hasattr(v, "isoformat"):
-        return v.isoformat()
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if hasattr(v, "item"):
-        v = v.item()
-        if isinstance(v, float) and math.isnan(v):
-            return None
-    return v
-
-
-def _check_device(store: Any, db: Path, device: str) -> None:
-    """Refuse a device id (or DevEUI) the database has never seen: a typo, not "no data"."""
-    devices = store.devices()
-    if device in set(devices["device"]) or device.upper() in set(devices["dev_eui"].dropna()):
-        return
-    names = sorted(devices["device"])
-    shown = ", ".join(names[:8]) + (f", … ({len(names)} in all)" if len(names) > 8 else "")
-    raise ConfigError(f"{db}: no device {device!r}; expected a device id or DevEUI: {shown}")
-
-
-def cmd_readings(args: argparse.Namespace) -> int:
-    """Run ``twin readings``."""
-    from twin.sensors.store import Store
-
-    if not Path(args.db).exists():
-        raise ConfigError(f"{args.db}: no such sensor database")
-    if args.limit < 0:
-        raise ConfigError(f"--limit must be ≥ 0, not {args.limit}")
-    since = parse_since(args.since) if args.since else None
-    with Store(args.db, read_only=True) as store:
-        if args.device is not None:
-            _check_device(store, args.db, args.device)
-        if args.parquet is not None:
-            n = store.export_parquet(
-                args.parquet, since=since, device=args.device, quantity=args.quantity
-            )
-            print(f"wrote {n} readings to {args.parquet}", file=sys.stderr)
-            return 0
-        df = store.readings(
-            device=args.device, since=since, limit=args.limit or None, quantity=args.quantity
-        )
-    rows = df.to_dict("records")
-    out = sys.stdout
-    if args.json:
-        for row in rows:
-            out.write(json.dumps({k: _plain(v) for k, v in row.items()}, ensure_ascii=False))
-            out.write("\n")
-        return 0
-    if not rows:
-        print("no readings", file=sys.stderr)
-        return 0
-    table = [
-        (
-            _iso(row.get("time")) or "",
-            str(row.get("device", "")),
-            str(row.get("quantity", "")),
-            _value_text(row),
-            "" if _plain(row.get("f_cnt")) is None else str(_plain(row.get("f_cnt"))),
-        )
-        for row in rows
-    ]
-    header = ("time", "device", "quantity", "value", "f_cnt")
-    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(header)]
-    out.write("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip() + "\n")
-    for r in table:
-        cells = [
-            c.ljust(w) if i != 3 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        ]
-        out.write("  ".join(cells).rstrip() + "\n")
     return 0
