@@ -197,6 +197,18 @@ def _retention(text: str | None) -> timedelta | None:
     return duration
 
 
+def _retain(store: Any, older_than: timedelta) -> None:
+    """Delete old data; a failure is logged and retried at the next round, not fatal."""
+    from twin.errors import StoreError
+
+    try:
+        deleted = store.retain(older_than)
+    except StoreError as err:
+        log.error("retention failed (retried in %.0f s): %s", RETENTION_EVERY, err)
+        return
+    log.info("retention: deleted %d readings older than %s", deleted, older_than)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Run ``twin ingest``."""
     from twin.sensors.ingest import Ingest, default_client_id
@@ -237,9 +249,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             try:
                 while not stop.wait(0.5):
                     if retain is not None and time.monotonic() >= next_retention:
-                        deleted = store.retain(retain)
-                        log.info("retention: deleted %d readings older than %s", deleted, retain)
                         next_retention = time.monotonic() + RETENTION_EVERY
+                        _retain(store, retain)
                     if ingest.fatal and not ingest.connected:
                         # bad credentials, not authorised, banned: retrying will not help
                         raise MQTTError(
