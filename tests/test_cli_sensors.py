@@ -414,3 +414,20 @@ def test_readings_dead_letters_show_when_and_why(tmp_path, capsys):
     payloads = [json.loads(line)["payload"] for line in capsys.readouterr().out.splitlines()]
     assert "AHs=" in payloads  # bytes as base64 in JSON
     assert main(["readings", "--db", str(db), "--dead-letters", "--device", "x"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--password-file", "{tmp}/missing"], "cannot read the MQTT password file"),
+        (["--ca-file", "{tmp}/missing.pem"], "missing.pem"),
+        (["--registry", "{tmp}/missing.toml"], "registry file not found"),
+    ],
+)
+def test_ingest_checks_its_files_before_creating_the_database(tmp_path, capsys, option, message):
+    args = [o.format(tmp=tmp_path) for o in option]
+    db = tmp_path / "never.duckdb"
+    assert main(["ingest", "--mqtt", "mqtts://u@127.0.0.1:1", "--db", str(db), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and message in err
+    assert not db.exists()

@@ -212,6 +212,7 @@ def _retain(store: Any, older_than: timedelta) -> None:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Run ``twin ingest``."""
     from twin.sensors.ingest import Ingest, default_client_id
+    from twin.sensors.mqtt import parse_url
     from twin.sensors.registry import Registry
     from twin.sensors.store import Store
 
@@ -220,6 +221,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         for name in ("twin.sensors.ingest", log.name):
             logging.getLogger(name).setLevel(logging.INFO)
     retain = _retention(args.retain)
+    # The URL, password and CA files are checked before the database file is created.
+    parse_url(args.mqtt, ca_file=args.ca_file, password_file=args.password_file)
     registry = Registry.load(args.registry) if args.registry else None
     topics = args.topics or list(DEFAULT_TOPICS)
     stop, restore = _stop_on_signals()
