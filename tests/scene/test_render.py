@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -132,3 +132,18 @@ def test_prepare_search_builds_the_index_in_the_background(city, tmp_path):
         assert not thread.is_alive()
         assert hits and hits[0]["kind"] == "building"
         assert tw._search is not None
+
+
+def test_feeds_can_start_after_the_first_frame(city):
+    cfg = SceneConfig.demo(buildings=500)
+    cfg.simulator.history_hours = 1
+    with Twin.from_config(cfg, city=city, start_feeds=False) as tw:
+        status = tw.status()
+        assert status["simulator"] is None and status["history_ready"] is False
+        assert tw.time_range() is None  # nothing written yet
+        assert tw.start_feeds() is True
+        assert tw.start_feeds() is False  # once
+        assert tw.status()["simulator"]["running"]
+        assert tw.wait_ready(120) and tw.history_ready
+        lo, hi = tw.time_range()
+        assert (hi - lo) >= timedelta(minutes=50)

@@ -25,6 +25,7 @@ class DataSideMixin:
     """Status, history backfill, writer listeners and closing of a Twin's data side."""
 
     store: Any
+    config: Any
     _services: Services | None
     _new_data: threading.Event
 
@@ -46,6 +47,23 @@ class DataSideMixin:
         See :meth:`twin.scene.services.Services.history_ready`.
         """
         return True if self._services is None else self._services.history_ready
+
+    def start_feeds(self) -> bool:
+        """Start the simulator and MQTT ingests of a twin made with ``start_feeds=False``.
+
+        Returns
+        -------
+        bool
+            Whether they were started by this call (False when already running).
+
+        Raises
+        ------
+        SceneError
+            For a twin without services.
+        """
+        if self._services is None:
+            raise SceneError("this twin has no data side to start (opened without services)")
+        return self._services.start_feeds(self.config)
 
     def add_listener(self, callback: Callable[..., None]) -> None:
         """Call ``callback(batch_info)`` after each batch the writer commits."""

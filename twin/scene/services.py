@@ -41,6 +41,10 @@ class Services:
         Running MQTT ingests.
     temp_dir : pathlib.Path or None
         A temporary folder holding the demo database, removed on :meth:`close`.
+    feeds_started : bool
+        Whether :meth:`start_feeds` ran.
+    has_simulator : bool
+        Whether the scene has a simulator (started or not yet).
     """
 
     store: Any
@@ -49,6 +53,8 @@ class Services:
     simulator: Any = None
     ingests: list[Any] = field(default_factory=list)
     temp_dir: Path | None = None
+    feeds_started: bool = False
+    has_simulator: bool = False
 
     def status(self) -> dict[str, Any]:
         """Return the health of the data side, for a banner in the UI.
@@ -99,8 +105,34 @@ class Services:
         ``backfilled`` event is set; False while the demo still writes its past hours, so
         the time slider does not yet reach back the whole history.
         """
+        if self.simulator is None:  # True unless the scene's simulator is yet to start
+            return not (self.has_simulator and not self.feeds_started)
         event = getattr(self.simulator, "backfilled", None)
         return event is None or event.is_set()
+
+    def start_feeds(self, cfg: SceneConfig) -> bool:
+        """Start the scene's simulator and MQTT ingests (once; later calls do nothing).
+
+        Parameters
+        ----------
+        cfg : SceneConfig
+            The scene the services were opened for.
+
+        Returns
+        -------
+        bool
+            Whether they were started by this call.
+        """
+        if self.feeds_started:
+            return False
+        if self.writer is None:
+            raise SceneError(f"{cfg.path or 'scene'}: cannot start feeds without a writer")
+        self.feeds_started = True
+        if cfg.simulator is not None:
+            self.simulator = _start_simulator(cfg, self.registry, self.writer)
+        for feed in cfg.feeds:
+            self.ingests.append(_start_ingest(feed, self.writer, self.registry))
+        return True
 
     def close(self) -> None:
         """Stop feeds, flush and stop the writer, close the store, remove a temp database."""
@@ -160,17 +192,16 @@ def start_services(cfg: SceneConfig, *, start_feeds: bool = True) -> Services:
             raise SceneError(f"{where}: cannot create {db.parent} ({err})") from err
     registry = Registry.load(cfg.registry) if cfg.registry is not None else None
     store = Store(db)
-    services = Services(store=store, registry=registry, temp_dir=temp_dir)
+    services = Services(
+        store=store, registry=registry, temp_dir=temp_dir, has_simulator=cfg.simulator is not None
+    )
     try:
         if registry is not None:
             store.upsert_devices(registry)
         # Ingests acknowledge MQTT messages only after the batch holding them is committed.
         services.writer = Writer(store, on_commit=ack_tokens if cfg.feeds else None)
-        if start_feeds and cfg.simulator is not None:
-            services.simulator = _start_simulator(cfg, registry, services.writer)
         if start_feeds:
-            for feed in cfg.feeds:
-                services.ingests.append(_start_ingest(feed, services.writer, registry))
+            services.start_feeds(cfg)
     except BaseException:
         services.close()
         raise

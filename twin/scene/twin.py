@@ -138,7 +138,14 @@ class Twin(DataSideMixin, PickingMixin):
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def from_config(cls, cfg: SceneConfig, *, city: City | None = None, mesh: Any = None) -> Twin:
+    def from_config(
+        cls,
+        cfg: SceneConfig,
+        *,
+        city: City | None = None,
+        mesh: Any = None,
+        start_feeds: bool = True,
+    ) -> Twin:
         """Load (or generate) the City, build the mesh, start the data side, bind devices.
 
         Parameters
@@ -150,6 +157,11 @@ class Twin(DataSideMixin, PickingMixin):
             ``cfg.city.path`` or generated from ``cfg.city.demo``.
         mesh : pyvista.PolyData, optional
             Its mesh, if already built.
+        start_feeds : bool
+            Start the simulator and MQTT ingests now. False opens only the store and the
+            writer; call :meth:`start_feeds` once the first frame is shown (the demo
+            simulator's history backfill otherwise competes with the first render for the
+            CPU).
 
         Returns
         -------
@@ -158,7 +170,7 @@ class Twin(DataSideMixin, PickingMixin):
         """
         if city is None:
             city = load_city(cfg)
-        services = start_services(cfg)
+        services = start_services(cfg, start_feeds=start_feeds)
         try:
             twin = cls(
                 city,
