@@ -262,6 +262,32 @@ def test_controls_have_accessible_names(page):
         assert name, testid
 
 
+def test_keyboard_focus_is_visible_and_enter_works(page, tmp_path):
+    """Tab reaches the language buttons, the focus ring is drawn, Enter switches the language."""
+    focused = (
+        "() => { const e = document.activeElement; const c = getComputedStyle(e);"
+        " return [e.closest('[data-testid]')?.getAttribute('data-testid') || '',"
+        " c.outlineStyle, parseFloat(c.outlineWidth)]; }"
+    )
+    page.locator('[data-testid="title"]').first.click()  # start from the top of the page
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        testid, style, width = page.evaluate(focused)
+        if testid == "lang-en":
+            break
+    else:
+        pytest.fail("Tab never reached the English button")
+    page.screenshot(path=str(tmp_path / "focus.png"))
+    assert style != "none" and width >= 2, (style, width)  # Vuetify's own ring is a faint tint
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=sensor-table]').innerText"
+        ".includes('Sensors in view')",
+        timeout=10000,
+    )
+    page.locator('[data-testid="lang-de"]').click()
+
+
 def test_reconnects_after_server_restart(page, server, tmp_path):
     old_src = page.locator(f"{VIEW} img").get_attribute("src")
     server.stop()

@@ -320,3 +320,25 @@ def test_click_on_a_sensor_glyph_opens_the_device_card(app):
     if twin.device_card("ls-co2-rathaus-ratssaal")["rssi"] is not None:
         assert t("device.rssi", "de") in labels  # radio data, when the store has it
     assert app.state.selected_device == "ls-co2-rathaus-ratssaal"
+
+
+def test_kiosk_caption_values_belong_to_the_new_stop(demo_twin):
+    from twin.app import panels
+    from twin.app.app import TwinApp
+
+    kiosk = TwinApp(demo_twin, kiosk=True, tour_seconds=5, idle_resume=60)
+    kiosk.start_state()
+    try:
+        captions = []
+        for k in range(len(kiosk.tour.tour.bookmarks)):
+            now = 100.0 + 6.0 * k
+            kiosk._last_panel = now  # no panel update in this tick: the stop change must do it
+            kiosk.tick(now)
+            stop = kiosk.tour.current
+            expected = panels.values_near(demo_twin, stop.focal_point, kiosk.state.lang)
+            assert kiosk.state.caption_values == expected, kiosk.state.caption
+            captions.append((kiosk.state.caption, tuple(map(str, expected))))
+        # the stops show different values: a stale list from the previous stop would fail above
+        assert len({values for _, values in captions}) > 1
+    finally:
+        kiosk.plotter.close()

@@ -21,7 +21,6 @@ import contextlib
 import itertools
 import logging
 import time
-from datetime import datetime
 from typing import Any
 
 from trame.app import get_server
@@ -30,6 +29,7 @@ from twin.app import layout, panels, picking, render
 from twin.app.kiosk import Flight, KioskTour
 from twin.app.navigation import NavigationMixin
 from twin.app.present import card_view, legend_view, table_view
+from twin.app.timeline import TIME_STEPS, TimelineMixin
 from twin.scene.camera import look_at
 from twin.scene.i18n import DEFAULT_LANGUAGE, LANGUAGES, strings, t
 from twin.scene.tour import Tour
@@ -54,13 +54,9 @@ MIN_REFRESH_SECONDS = 0.2
 STALE_CHECK_SECONDS = 10.0
 #: Rows shown at most in the sensor table.
 MAX_TABLE_ROWS = 200
-#: Steps of the time slider over the stored history.
-TIME_STEPS = 288
-#: Seconds the play button needs for the whole history.
-PLAY_SECONDS = 60.0
 
 
-class TwinApp(NavigationMixin):
+class TwinApp(NavigationMixin, TimelineMixin):
     """The browser application of a :class:`~twin.scene.twin.Twin`.
 
     Parameters
@@ -218,51 +214,7 @@ class TwinApp(NavigationMixin):
         if self.tour.current is not None:
             s.caption = self.tour.caption(self.tour.current)
 
-    def _on_time(self, time_pos: float = TIME_STEPS, **_: Any) -> None:
-        if self._starting:
-            return
-        s = self.state
-        lo, hi = self._time_bounds()
-        if lo is None or float(time_pos) >= TIME_STEPS:
-            s.live = True
-            s.playing = False
-            self.twin.set_time(None)
-            s.time_label = t("app.live", s.lang)
-        else:
-            s.live = False
-            when = lo + (hi - lo) * float(time_pos) / TIME_STEPS
-            self.twin.set_time(when)
-            stamp = when.astimezone().strftime("%d.%m. %H:%M" if s.lang == "de" else "%b %d %H:%M")
-            s.time_label = t("time.as_of", s.lang, time=stamp)
-        self.refresh(force=True)
-        self._update_panels()
-
-    def _time_bounds(self) -> tuple[datetime | None, datetime | None]:
-        try:
-            bounds = self.twin.time_range()
-        except Exception as err:  # the database may be down: the banner says so
-            log.warning("time range unavailable: %s", err)
-            return None, None
-        if bounds is None or bounds[1] <= bounds[0]:
-            return None, None
-        return bounds[0].to_pydatetime(), bounds[1].to_pydatetime()
-
     # ---------------------------------------------------------- public actions
-    def go_live(self) -> None:
-        """Leave the history and show the latest readings."""
-        self.state.playing = False
-        self.state.time_pos = TIME_STEPS
-
-    def toggle_play(self) -> None:
-        """Start or stop playing the stored history from the slider's position."""
-        s = self.state
-        if s.playing:
-            s.playing = False
-            return
-        if s.time_pos >= TIME_STEPS:
-            s.time_pos = 0
-        s.playing = True
-
     def on_click(self, event: dict | None) -> None:
         """Handle a click on the 3D view: pick server-side and open the card.
 
@@ -415,19 +367,8 @@ class TwinApp(NavigationMixin):
         """
         now = time.monotonic() if now is None else now
         s = self.state
-        if s.playing:
-            step = TIME_STEPS * REFRESH_SECONDS / PLAY_SECONDS
-            s.time_pos = min(TIME_STEPS, float(s.time_pos) + step)
-            if s.time_pos >= TIME_STEPS:
-                s.playing = False
-        if self.kiosk:
-            bookmark = self.tour.tick(now)
-            if bookmark is not None:
-                if getattr(bookmark, "quantity", None):
-                    s.quantity = bookmark.quantity
-                self.fly_to(bookmark.camera_position(), duration=2.0)
-                s.caption = self.tour.caption(bookmark)
-                s.tour_stops = self.tour.stops
+        self._play_step(REFRESH_SECONDS)
+        new_stop = self.kiosk and self._tour_step(now)
         if self._flight is not None:
             self._step_flight(now)
         if s.live:
@@ -441,7 +382,22 @@ class TwinApp(NavigationMixin):
         if now - self._last_panel >= PANEL_SECONDS:
             self._last_panel = now
             self._update_panels()
+        elif new_stop:  # the new stop's values at once, not the previous stop's for seconds
+            s.caption_values = panels.values_near(self.twin, self.tour.current.focal_point, s.lang)
         s.flush()
+
+    def _tour_step(self, now: float) -> bool:
+        """Fly to the next tour stop when it is due; return whether the stop changed."""
+        s = self.state
+        bookmark = self.tour.tick(now)
+        if bookmark is None:
+            return False
+        if getattr(bookmark, "quantity", None):
+            s.quantity = bookmark.quantity
+        self.fly_to(bookmark.camera_position(), duration=2.0)
+        s.caption = self.tour.caption(bookmark)
+        s.tour_stops = self.tour.stops
+        return True
 
     def _push_frame(self) -> None:
         log.debug("push frame")

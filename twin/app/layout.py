@@ -71,8 +71,17 @@ html, body { margin: 0; height: 100%; overflow: hidden; }
 .twin-simple .twin-side { width: 480px; background: #fff; }
 .twin-simple .twin-fields td:first-child { color: #000; }
 .twin-simple .twin-synthetic { font-size: 17px; border: 2px solid #000; color: #000; }
+.twin-simple .v-chip { font-size: 18px !important; min-height: 40px; }
+.twin-simple .v-field-label, .twin-simple .v-field__input,
+.twin-simple .v-label { font-size: 20px !important; opacity: 1; }
 .twin-simple .twin-tick:not(:first-child):not(:last-child) { display: none; }
 .twin-simple .twin-ticks { height: 32px; }
+/* keyboard focus must be seen: Vuetify's own focus overlay is a faint tint */
+.twin-root :focus-visible { outline: 3px solid #ffb300 !important; outline-offset: 2px; }
+.v-btn-group .v-btn:focus-visible { outline-offset: -5px; }  /* the group clips outside */
+.twin-table td:last-child { white-space: nowrap; }
+.twin-simple :focus-visible { outline: 4px solid #000 !important;
+  box-shadow: 0 0 0 7px #ffeb3b !important; }
 .twin-toolbar-title { font-size: 20px; font-weight: 500; line-height: 1.2; }
 .twin-nowrap { flex-shrink: 0; }
 """
