@@ -89,3 +89,23 @@ def test_street_of_address():
     assert street_of("Am Gymnasium 1") == "Am Gymnasium"
     assert street_of("Rathausplatz 5-7") == "Rathausplatz"
     assert street_of("Rathausplatz") is None
+
+
+def test_per_building_matches_a_pandas_groupby_on_random_data():
+    rng = np.random.default_rng(3)
+    n = 2000
+    group = rng.integers(0, 300, n)
+    value = rng.normal(size=n)
+    value[rng.random(n) < 0.2] = np.nan
+    stale = rng.random(n) < 0.3
+    groups, out, out_stale = per_building(group, value, stale)
+    fresh = ~stale & ~np.isnan(value)
+    ref = (
+        pd.DataFrame({"g": group, "fv": np.where(fresh, value, np.nan), "v": value, "f": fresh})
+        .groupby("g")
+        .agg(fv=("fv", "mean"), v=("v", "mean"), f=("f", "any"))
+    )
+    want = np.where(ref["f"], ref["fv"], ref["v"])
+    assert groups.tolist() == ref.index.tolist()
+    np.testing.assert_allclose(out, want, equal_nan=True)
+    assert out_stale.tolist() == (~ref["f"].to_numpy() & ~np.isnan(want)).tolist()
