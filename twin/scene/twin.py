@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,11 +36,11 @@ from twin.scene.config import SceneConfig
 from twin.scene.dataside import DataSideMixin
 from twin.scene.painter import BuildingPainter, building_groups
 from twin.scene.picking import PickingMixin
-from twin.scene.render import context_meshes, glyph_mesh, glyph_positions, make_plotter, split_tiles
+from twin.scene.render import context_meshes, glyph_mesh, glyph_positions
 from twin.scene.services import Services, load_city, start_services
 from twin.scene.styles import Style, color_codes, legend, style_key, with_registry
-from twin.scene.tour import Tour
 from twin.scene.values import annotate, per_building, per_device, to_utc
+from twin.scene.view import ViewMixin
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 IDLE_GLYPH_RGB = (84, 94, 110)
 
 
-class Twin(DataSideMixin, PickingMixin):
+class Twin(DataSideMixin, ViewMixin, PickingMixin):
     """A City mesh coloured by live sensor data.
 
     Parameters
@@ -376,23 +376,6 @@ class Twin(DataSideMixin, PickingMixin):
         """Return the legend of the shown quantity (see :func:`twin.scene.styles.legend`)."""
         return legend(self.style, lang)
 
-    def tour(self, *, clock: Callable[[], float] | None = None) -> Tour:
-        """Return a kiosk :class:`~twin.scene.tour.Tour` over the scene's tour (local coordinates).
-
-        Parameters
-        ----------
-        clock : callable, optional
-            Time source (default ``time.monotonic``).
-        """
-        local = [b.to_local(self.origin) for b in self.config.tour_bookmarks()]
-        kwargs: dict[str, Any] = {} if clock is None else {"clock": clock}
-        return Tour(
-            local or [self.home],
-            seconds_per_stop=self.config.tour.seconds_per_stop,
-            idle_resume=self.config.tour.idle_resume,
-            **kwargs,
-        )
-
     # ------------------------------------------------------------------ cards, search
 
     def building_card(self, row: int, lang: str = "de") -> dict:
@@ -446,76 +429,3 @@ class Twin(DataSideMixin, PickingMixin):
         thread = threading.Thread(target=build, name="twin-search-index", daemon=True)
         thread.start()
         return thread
-
-    # ------------------------------------------------------------------ rendering
-
-    def tiles(self, n: int) -> list[Any]:
-        """Return the building mesh split into about ``n`` tiles, coloured in place (cached).
-
-        Each tile has the cell arrays ``building`` (City row) and ``cell_id`` (cell of
-        :attr:`mesh`) for picking. See :func:`twin.scene.render.split_tiles`.
-        """
-        if n not in self._tiles:
-            for old in self._tiles.values():
-                for part in old:
-                    if part is not self.mesh:
-                        self.painter.detach(part)
-            parts = split_tiles(self.mesh, n)
-            if parts != [self.mesh]:
-                for part in parts:
-                    self.painter.attach(part)
-            self._tiles = {n: parts}  # keep one tiling: every tiling costs a colour update
-        return self._tiles[n]
-
-    def plotter(self, *, off_screen: bool | None = None, **kwargs: Any) -> Any:
-        """Return a :class:`pyvista.Plotter` with the city, context, sensors and camera.
-
-        See :func:`twin.scene.render.make_plotter` for the options.
-        """
-        return make_plotter(self, off_screen=off_screen, **kwargs)
-
-    def show(
-        self,
-        *,
-        camera: str | Bookmark | None = None,
-        jupyter_backend: str | None = None,
-        **kwargs: Any,
-    ) -> Any:
-        """Refresh the colours and render in a notebook or a window.
-
-        Parameters
-        ----------
-        camera : str or Bookmark, optional
-            A bookmark (or its name) to look from; the oblique overview by default.
-        jupyter_backend : str, optional
-            ``"static"`` (a picture), ``"trame"`` (interactive), ``"none"``, ...; see
-            :meth:`pyvista.Plotter.show`.
-        **kwargs
-            Passed to :meth:`plotter` (``window_size``, ``tiles``, ...).
-
-        Returns
-        -------
-        object
-            What :meth:`pyvista.Plotter.show` returns (a widget or image in notebooks).
-        """
-        self.refresh()
-        pl = self.plotter(**kwargs)
-        if camera is not None:
-            pl.camera_position = self.bookmark(camera).camera_position()
-        return pl.show(jupyter_backend=jupyter_backend)
-
-    def bookmark(self, name_or_bookmark: str | Bookmark) -> Bookmark:
-        """Return a bookmark by name (or the given one) in local coordinates.
-
-        Raises
-        ------
-        SceneError
-            For an unknown name; the message lists the bookmarks.
-        """
-        if isinstance(name_or_bookmark, Bookmark):
-            return name_or_bookmark.to_local(self.origin)
-        for b in self.bookmarks:
-            if b.name == name_or_bookmark:
-                return b
-        valid = ", ".join(b.name for b in self.bookmarks) or "none"
-        raise SceneError(f"unknown bookmark {name_or_bookmark!r} (bookmarks: {valid})")
