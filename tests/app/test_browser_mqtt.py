@@ -143,3 +143,34 @@ def test_mqtt_reading_recolours_the_view_within_a_second(browser, broker, tmp_pa
         client.disconnect()
         context.close()
         server.stop()
+
+
+def test_unreachable_feed_shows_a_readable_banner(browser, tmp_path):
+    """A feed nobody answers: the page shows the 3D city and a banner a person can read."""
+    from twin.scene.i18n import t
+
+    scene = _scene(tmp_path, free_port())  # nothing listens there: the ingest keeps retrying
+    server = SceneServer(free_port(), scene, tmp_path / "server.log")
+    server.start()
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        page.goto(server.url)
+        _wait_for_frame(page)
+        banner = page.locator('[data-testid="banner"]')
+        banner.wait_for(timeout=30000)
+        page.screenshot(path=str(tmp_path / "feed-banner.png"))
+        assert t("error.feed", "de") in banner.inner_text()
+        # the text must be seen, not squeezed away by the 3D view (it once was 16 px high)
+        box = banner.bounding_box()
+        text = banner.locator(".v-alert__content").bounding_box()
+        assert box["height"] >= 28 and text["height"] >= 14, (box, text)
+        assert (
+            text["y"] >= box["y"] - 1 and text["y"] + text["height"] <= box["y"] + box["height"] + 1
+        )
+        # dark text on amber (Vuetify's white on orange is 2:1, too faint to read)
+        assert banner.evaluate("e => getComputedStyle(e).color") == "rgb(0, 0, 0)"
+        assert "Traceback" not in page.locator("body").inner_text()
+    finally:
+        context.close()
+        server.stop()

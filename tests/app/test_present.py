@@ -64,6 +64,7 @@ def test_card_view_of_a_building():
     assert fields["Height derived"] == "measured"
     assert view["sensors"][0]["value"] == "612 ppm"
     assert "<polyline" in view["charts"][0]["svg"]
+    assert view["charts"][0]["title"] == "CO₂ · CO₂ Rathaus (ppm)"  # the name, not the raw id
     simple = card_view(card, "de", simple=True)
     assert simple["subtitle"] == "Haus"
 
@@ -76,6 +77,14 @@ def test_card_view_of_a_device():
     assert view["kind"] == "device"
     assert fields["Signalstärke (RSSI)"] == "-97,5 dBm"
     assert fields["Zuletzt gesehen"] == "Noch nie gesehen"
+
+
+def test_simple_device_card_has_no_radio_jargon():
+    card = {"device": "d1", "name": "Lärm", "dev_eui": "70B3D57ED0000001", "rssi": -97.5}
+    assert "70B3D57ED0000001" in str(card_view(card, "de")["fields"])
+    simple = card_view(card, "de", simple=True)
+    text = str(simple["fields"])
+    assert "70B3D57ED0000001" not in text and "DevEUI" not in text and "RSSI" not in text
 
 
 def test_table_view_rows():

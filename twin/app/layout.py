@@ -84,6 +84,10 @@ html, body { margin: 0; height: 100%; overflow: hidden; }
   box-shadow: 0 0 0 7px #ffeb3b !important; }
 .twin-toolbar-title { font-size: 20px; font-weight: 500; line-height: 1.2; }
 .twin-nowrap { flex-shrink: 0; }
+/* Vuetify gives v-alert "flex: 1 1" (basis 0): in the page's column it collapsed to its
+   padding and hid the database/feed warning */
+.twin-banner { flex: 0 0 auto !important; }
+.twin-banner.bg-warning { background: #ffc107 !important; color: #000 !important; }
 """
 
 
@@ -117,7 +121,7 @@ def build(app: TwinApp) -> VAppLayout:
                 type="warning",
                 density="compact",
                 raw_attrs=['role="alert"', 'data-testid="banner"'],
-                classes="twin-text ma-0",
+                classes="twin-text twin-banner ma-0",
                 rounded=0,
             ):
                 html.Span("{{ banner }}")

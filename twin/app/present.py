@@ -117,7 +117,7 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
         fields.append({"label": tr("device.id"), "value": str(card.get("device", ""))})
         if card.get("kind"):
             fields.append({"label": tr("device.kind"), "value": str(card["kind"])})
-        if card.get("dev_eui"):
+        if card.get("dev_eui") and not simple:  # a radio address means nothing to visitors
             fields.append({"label": tr("device.dev_eui"), "value": str(card["dev_eui"])})
         building = card.get("building_name") or card.get("building_id")
         fields.append(
@@ -136,9 +136,12 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
                 fields.append({"label": tr(label), "value": f"{_num(value, lang)} {unit}"})
         sensors = [_reading(r) for r in card.get("readings", [])]
     charts = []
+    # a building's charts are named after their devices' names, not their raw ids
+    names = {str(d.get("device", "")): d.get("name") for d in card.get("sensors", []) or []}
     for h in card.get("history", []) or []:
+        device = str(h.get("device", ""))
         name = (
-            f"{h.get('label', '')} · {h.get('device', '')}"
+            f"{h.get('label', '')} · {names.get(device) or device}"
             if kind == "building"
             else h.get("label", "")
         )
