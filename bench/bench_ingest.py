@@ -464,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         s = live[key]["stats"]
         print(f"{key}: {s['messages']:,} received, {s.get('stored', 0):,} stored, "
               f"{s.get('duplicates', 0):,} duplicates, {s['decode_errors']} dead letters, "
-              f"{s['acked']:,} acked, {s.get('batches', 0)} commits; store holds "
+              f"{s['acked']:,} acked ({s['stale_acks']:,} dropped after {s['connects']} "
+              f"connects), {s.get('batches', 0)} commits; store holds "
               f"{live[key]['counts'].get('raw_messages', 0):,} uplinks")  # fmt: skip
     print(f"per uplink, CPU: decode {costs['decode']:.0f} µs (of which JSON parsing "
           f"{costs['json']:.0f} µs with orjson), DuckDB write {costs['write_cpu']:.0f} µs "
