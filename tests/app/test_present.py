@@ -80,11 +80,35 @@ def test_card_view_of_a_device():
 
 
 def test_simple_device_card_has_no_radio_jargon():
-    card = {"device": "d1", "name": "Lärm", "dev_eui": "70B3D57ED0000001", "rssi": -97.5}
-    assert "70B3D57ED0000001" in str(card_view(card, "de")["fields"])
+    card = {
+        "device": "d1",
+        "name": "Lärm",
+        "kind": "noise",
+        "dev_eui": "70B3D57ED0000001",
+        "rssi": -97.5,
+        "snr": 7.25,
+    }
+    planner = str(card_view(card, "de")["fields"])
+    assert "70B3D57ED0000001" in planner and "dBm" in planner and "noise" in planner
     simple = card_view(card, "de", simple=True)
-    text = str(simple["fields"])
-    assert "70B3D57ED0000001" not in text and "DevEUI" not in text and "RSSI" not in text
+    fields = {f["label"]: f["value"] for f in simple["fields"]}
+    text = str(fields)
+    for jargon in ("70B3D57ED0000001", "DevEUI", "RSSI", "SNR", "dBm", "noise"):
+        assert jargon not in text, jargon
+    assert fields["Funk-Empfang"] == "▮▮▯▯"  # -97.5 dBm: fair reception
+
+
+def test_signal_bars():
+    from twin.app.present import signal_bars
+
+    assert [signal_bars(x) for x in (-40, -80, -94.9, -95, -110, -120)] == [
+        "▮▮▮▮",
+        "▮▮▮▮",
+        "▮▮▮▯",
+        "▮▮▮▯",
+        "▮▮▯▯",
+        "▮▯▯▯",
+    ]
 
 
 def test_table_view_rows():

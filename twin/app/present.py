@@ -115,7 +115,7 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
         title = str(card.get("name") or card.get("device", ""))
         subtitle = tr("device.title")
         fields.append({"label": tr("device.id"), "value": str(card.get("device", ""))})
-        if card.get("kind"):
+        if card.get("kind") and not simple:  # a registry key such as "co2"
             fields.append({"label": tr("device.kind"), "value": str(card["kind"])})
         if card.get("dev_eui") and not simple:  # a radio address means nothing to visitors
             fields.append({"label": tr("device.dev_eui"), "value": str(card["dev_eui"])})
@@ -130,10 +130,13 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
                 "value": _time(last, lang) if last else tr("device.never_seen"),
             }
         )
-        for key, label, unit in (("rssi", "device.rssi", "dBm"), ("snr", "device.snr", "dB")):
+        radio = (("rssi", "device.rssi", "dBm"), ("snr", "device.snr", "dB"))
+        for key, label, unit in radio[:1] if simple else radio:
             value = card.get(key)
-            if value is not None and not _nan(value):
-                fields.append({"label": tr(label), "value": f"{_num(value, lang)} {unit}"})
+            if value is None or _nan(value):
+                continue
+            text = signal_bars(float(value)) if simple else f"{_num(value, lang)} {unit}"
+            fields.append({"label": tr(label), "value": text})
         sensors = [_reading(r) for r in card.get("readings", [])]
     charts = []
     # a building's charts are named after their devices' names, not their raw ids
@@ -163,6 +166,32 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
         "charts": charts,
         "history_title": tr("card.history") if charts else "",
     }
+
+
+#: RSSI (dBm) from which a LoRaWAN uplink counts as 4, 3 or 2 of 4 signal bars.
+SIGNAL_BARS_DBM = (-80.0, -95.0, -110.0)
+
+
+def signal_bars(rssi: float) -> str:
+    """Return the radio reception as four phone-style bars (the simple view's RSSI).
+
+    Parameters
+    ----------
+    rssi : float
+        Received signal strength in dBm (LoRaWAN: about -30 near a gateway, -120 at the edge).
+
+    Returns
+    -------
+    str
+        ``"▮▮▮▮"`` (strong) to ``"▮▯▯▯"`` (weak).
+
+    Examples
+    --------
+    >>> signal_bars(-70.0), signal_bars(-100.0), signal_bars(-125.0)
+    ('▮▮▮▮', '▮▮▯▯', '▮▯▯▯')
+    """
+    n = 1 + sum(rssi >= limit for limit in SIGNAL_BARS_DBM)
+    return "▮" * n + "▯" * (4 - n)
 
 
 def _reading(r: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
