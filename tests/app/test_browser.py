@@ -288,6 +288,28 @@ def test_keyboard_focus_is_visible_and_enter_works(page, tmp_path):
     page.locator('[data-testid="lang-de"]').click()
 
 
+def test_space_on_a_table_row_shows_its_card_in_view(page, tmp_path):
+    """Keyboard users pick a sensor with Space (or Enter) and see its card without scrolling."""
+    page.locator('[data-testid="simple"] input').click()  # large text: the table is far down
+    row = page.locator('[data-testid="sensor-table"] tr.twin-row').last
+    row.scroll_into_view_if_needed()
+    device = row.get_attribute("data-device")
+    row.focus()
+    page.keyboard.press("Space")
+    card = page.locator('[data-testid="info-card"]')
+    card.wait_for(timeout=10000)
+    page.wait_for_function(
+        "d => document.querySelector('[data-testid=info-card]').innerText.includes(d)",
+        arg=device,
+        timeout=10000,
+    )
+    page.screenshot(path=str(tmp_path / "row-card.png"))
+    box, side = card.bounding_box(), page.locator(".twin-side").bounding_box()
+    assert side["y"] <= box["y"] < side["y"] + side["height"] - 40, (box, side)
+    page.locator('[data-testid="info-card"] button').first.click()
+    page.locator('[data-testid="simple"] input').click()
+
+
 def test_reconnects_after_server_restart(page, server, tmp_path):
     old_src = page.locator(f"{VIEW} img").get_attribute("src")
     server.stop()

@@ -317,12 +317,37 @@ def _legend(app: TwinApp) -> None:
             html.Span("{{ sw.label }}")
 
 
+#: Scroll the side panel so that a newly selected card's top shows (it sits above the table):
+#: a DOM observer, since Vue templates cannot reach ``document``.
+SHOW_CARD_JS = """
+(() => {
+  let last = null;
+  new MutationObserver(() => {
+    const c = document.querySelector('[data-testid=info-card]');
+    const key = c ? c.getAttribute('data-selection') : null;
+    if (key === last) return;
+    last = key;
+    const p = c && c.closest('.twin-side');
+    if (p) p.scrollTop += c.getBoundingClientRect().top - p.getBoundingClientRect().top - 8;
+  }).observe(document.documentElement, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ['data-selection'],
+  });
+})();
+"""
+
+
 def _card(app: TwinApp) -> None:
     ctrl = app.server.controller
+    client.Script(SHOW_CARD_JS)
     with html.Div(
         v_if="card",
         classes="twin-panel",
-        raw_attrs=['data-testid="info-card"', 'role="region"', ':aria-label="card.title"'],
+        raw_attrs=[
+            'data-testid="info-card"',
+            'role="region"',
+            ':aria-label="card.title"',
+            ":data-selection=\"selected_device + '/' + selected_row\"",  # a new pick, not a refresh
+        ],
     ):
         with html.Div(style="display:flex; align-items:start"):
             with html.Div(style="flex:1"):
@@ -392,10 +417,11 @@ def _sensor_table(app: TwinApp) -> None:
                     " || (selected_row >= 0 && r.row === selected_row) ? ' twin-selected' : '')"
                     " + (r.stale ? ' twin-stale' : '')",
                 ),
-                click=(app.select_sensor, "[r.device]"),
                 raw_attrs=[
                     'tabindex="0"',
+                    f'@click="{trigger}"',
                     f'@keydown.enter="{trigger}"',
+                    f'@keydown.space.prevent="{trigger}"',
                     ':data-device="r.device"',
                 ],
             ):
