@@ -30,6 +30,7 @@ from twin.app.kiosk import Flight, KioskTour
 from twin.app.navigation import NavigationMixin
 from twin.app.present import card_view, legend_view, table_view
 from twin.app.timeline import TIME_STEPS, TimelineMixin
+from twin.errors import SceneError
 from twin.scene.camera import look_at
 from twin.scene.i18n import DEFAULT_LANGUAGE, LANGUAGES, strings, t
 from twin.scene.tour import Tour
@@ -446,12 +447,28 @@ class TwinApp(NavigationMixin, TimelineMixin):
         if self._task is not None:
             return
         loop = asyncio.get_event_loop()
+        self._start_feeds()
         render.quick_image_delivery(self.server.protocol)
         self._wake = asyncio.Event()
         if self.twin.writer is not None:
             # the writer thread commits a batch: wake the loop at once instead of polling
             self.twin.add_listener(lambda *_: loop.call_soon_threadsafe(self._wake.set))
         self._task = loop.create_task(self._loop())
+
+    def _start_feeds(self) -> None:
+        """Start the twin's feeds and search index if it was opened with ``start_feeds=False``.
+
+        A failure is logged and shown by the status banner (``Twin.status``), never raised.
+        """
+        try:
+            self.twin.start_feeds()
+        except SceneError:
+            pass  # a twin without a data side (tests, notebooks): nothing to start
+        except Exception:
+            log.exception("starting the sensor feeds failed")
+        prepare = getattr(self.twin, "prepare_search", None)
+        if prepare is not None:
+            prepare()
 
     async def _loop(self) -> None:
         while True:

@@ -111,6 +111,4 @@ def device_positions(twin: Any) -> dict[str, tuple[float, float, float]]:
 
 def history_loading(twin: Any) -> bool:
     """Return whether the demo simulator still backfills its history (the UI says so)."""
-    run = getattr(getattr(twin, "_services", None), "simulator", None)
-    backfilled = getattr(run, "backfilled", None)
-    return backfilled is not None and not backfilled.is_set()
+    return not getattr(twin, "history_ready", True)

@@ -213,7 +213,9 @@ def _serve(cfg: Any, args: argparse.Namespace, options: list[str], **twin_kwargs
     if args.verbose < 2:
         for name in ("trame_server", "trame_client", "wslink", "aiohttp", "trame_vtk"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    twin = Twin.from_config(cfg, **twin_kwargs)
+    # Feeds (simulator, MQTT) start once the server is up, so that they do not compete with
+    # building the scene for the two cores (see TwinApp._on_ready).
+    twin = Twin.from_config(cfg, start_feeds=False, **twin_kwargs)
     try:
         app = TwinApp(
             twin,
