@@ -23,7 +23,7 @@ demo: $(STAMP)
 ## The whole test suite (CI runs this with CI=true).
 test: $(STAMP)
 	$(BIN)/ruff check twin tests bench
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 ## Everything except tests marked slow.
 test-fast: $(STAMP)

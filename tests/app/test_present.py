@@ -61,7 +61,7 @@ def test_card_view_of_a_building():
     assert view["kind"] == "building" and view["id"] == "demo/rathaus"
     fields = {f["label"]: f["value"] for f in view["fields"]}
     assert fields["Height"] == "71,0 m"
-    assert fields["Height derived"] == "measured"
+    assert fields["How the height was determined"] == "measured"
     assert view["sensors"][0]["value"] == "612 ppm"
     assert "<polyline" in view["charts"][0]["svg"]
     assert view["charts"][0]["title"] == "CO₂ · CO₂ Rathaus (ppm)"  # the name, not the raw id

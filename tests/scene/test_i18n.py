@@ -45,3 +45,17 @@ def test_fields_and_unknown_keys():
 
 def test_synthetic_label_matches_the_required_wording():
     assert t("app.synthetic") == "Synthetische Demo-Stadt (generiert, keine echten Daten)"
+
+
+def test_unstyled_quantities_get_readable_labels_and_numbers():
+    from twin.scene.i18n import format_number, quantity_label
+
+    assert quantity_label("barometric_pressure_0") == "Luftdruck"
+    assert quantity_label("battery", "en") == "Battery"
+    assert quantity_label("env.wind_speed") == "Windgeschwindigkeit"
+    assert quantity_label("something_else") == "something_else"
+    assert format_number(1255070.6, "kWh") == "1.255.071 kWh"
+    assert format_number(1255070.6, "kWh", "en") == "1,255,071 kWh"
+    assert format_number(3.5, "V") == "3,5 V"
+    assert format_number(1022.7, "hPa") == "1.023 hPa"
+    assert "e+" not in format_number(1.25507e6)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from twin.errors import SceneError
-from twin.scene.i18n import t
+from twin.scene.i18n import format_number, quantity_label, t
 from twin.scene.styles import colors, hex_color
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ def _reading_rows(twin: Twin, df: pd.DataFrame, device: str, lang: str) -> list[
             {
                 "quantity": str(r.quantity),
                 "key": key,
-                "label": style.label(lang) if style else str(r.quantity),
+                "label": style.label(lang) if style else quantity_label(str(r.quantity), lang),
                 "value": num,
                 "text": _text(getattr(r, "text", None)),
                 "unit": unit,
@@ -81,7 +81,7 @@ def _reading_rows(twin: Twin, df: pd.DataFrame, device: str, lang: str) -> list[
                     style.format(num, lang)
                     if style and num is not None
                     else _text(getattr(r, "text", None))
-                    or ("–" if num is None else f"{num:g} {unit}")
+                    or ("–" if num is None else format_number(num, unit, lang))
                 ),
                 "time": _iso(r.time),
                 "age_s": float(r.age_s),

@@ -65,7 +65,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "card.type": ("Nutzung", "Use"),
     "card.height": ("Höhe", "Height"),
     "card.levels": ("Geschosse", "Storeys"),
-    "card.height_source": ("Höhe ermittelt", "Height derived"),
+    "card.height_source": ("Wie die Höhe bestimmt wurde", "How the height was determined"),
     "card.height_source.measured": ("gemessen", "measured"),
     "card.height_source.levels": ("aus der Geschosszahl", "from the number of storeys"),
     "card.height_source.default": ("Schätzwert (Standardhöhe)", "estimate (default height)"),
@@ -213,3 +213,71 @@ def _warn_missing(key: str) -> None:
 
         _missing.add(key)
         logging.getLogger(__name__).warning("no UI text for key %r", key)
+
+
+#: Names of quantities that have no colour style, by their base name (without the
+#: Cayenne channel suffix ``_3`` and without a dotted prefix).
+QUANTITY_LABELS: dict[str, tuple[str, str]] = {
+    "battery": ("Batterie", "Battery"),
+    "voltage": ("Spannung", "Voltage"),
+    "pressure": ("Luftdruck", "Air pressure"),
+    "barometric_pressure": ("Luftdruck", "Air pressure"),
+    "wind_speed": ("Windgeschwindigkeit", "Wind speed"),
+    "wind_direction": ("Windrichtung", "Wind direction"),
+    "rain": ("Niederschlag", "Rain"),
+    "illuminance": ("Helligkeit", "Illuminance"),
+    "luminosity": ("Helligkeit", "Luminosity"),
+    "power": ("Leistung", "Power"),
+    "energy": ("Energieverbrauch", "Energy use"),
+    "relative_humidity": ("Luftfeuchte", "Humidity"),
+    "water_level": ("Wasserstand", "Water level"),
+}
+
+
+def quantity_label(quantity: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """Return a readable name of a stored quantity that has no colour style.
+
+    Parameters
+    ----------
+    quantity : str
+        The stored name, e.g. ``"battery"``, ``"barometric_pressure_0"``, ``"env.wind_speed"``.
+    lang : {"de", "en"}
+        Language.
+
+    Returns
+    -------
+    str
+        The label, or the stored name itself when none is known.
+
+    Examples
+    --------
+    >>> quantity_label("barometric_pressure_0")
+    'Luftdruck'
+    """
+    base = quantity.rsplit(".", 1)[-1]
+    stem, _, channel = base.rpartition("_")
+    if stem and channel.isdigit():
+        base = stem
+    entry = QUANTITY_LABELS.get(base.lower())
+    if entry is None:
+        return quantity
+    return entry[1 if lang == "en" else 0]
+
+
+def format_number(value: float, unit: str = "", lang: str = DEFAULT_LANGUAGE) -> str:
+    """Format a number for people: at most 3 significant decimals, no exponent, ``,`` in German.
+
+    Examples
+    --------
+    >>> format_number(1255070.6, "kWh")
+    '1.255.071 kWh'
+    >>> format_number(3.5, "V", "en")
+    '3.5 V'
+    """
+    decimals = 0 if abs(value) >= 1000 else 1 if abs(value) >= 100 else 2 if abs(value) >= 1 else 3
+    text = f"{value:,.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    if lang != "en":
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return f"{text} {unit}".strip()
