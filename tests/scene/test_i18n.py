@@ -59,3 +59,11 @@ def test_unstyled_quantities_get_readable_labels_and_numbers():
     assert format_number(3.5, "V") == "3,5 V"
     assert format_number(1022.7, "hPa") == "1.023 hPa"
     assert "e+" not in format_number(1.25507e6)
+
+
+def test_building_types_are_translated():
+    from twin.scene.i18n import building_type_label
+
+    assert building_type_label("townhall") == "Rathaus"
+    assert building_type_label("townhall", "en") == "Town hall"
+    assert building_type_label("some_new_type") == "some new type"

@@ -98,7 +98,8 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
         fields.append({"label": tr("card.id"), "value": str(card.get("id", ""))})
         for key, label in (("address", "card.address"), ("type", "card.type")):
             if card.get(key):
-                fields.append({"label": tr(label), "value": str(card[key])})
+                value = card.get(f"{key}_text") or card[key]  # type_text: translated type
+                fields.append({"label": tr(label), "value": str(value)})
         fields.append({"label": tr("card.height"), "value": str(card.get("height_text", "–"))})
         source = card.get("height_source")
         if source:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from twin.errors import SceneError
-from twin.scene.i18n import format_number, quantity_label, t
+from twin.scene.i18n import building_type_label, format_number, quantity_label, t
 from twin.scene.styles import colors, hex_color
 
 if TYPE_CHECKING:
@@ -200,6 +200,9 @@ def building_card(twin: Twin, row: int, lang: str = "de") -> dict:
         "title": name or t("card.unnamed", lang),
         "address": _text(first["address"]),
         "type": _text(first["building_type"]),
+        "type_text": building_type_label(str(first["building_type"]), lang)
+        if _text(first["building_type"])
+        else None,
         "height": height,
         "height_text": f"{dec or f'{height:.1f}'} m" if height is not None else "–",
         "height_source": source,

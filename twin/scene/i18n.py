@@ -281,3 +281,53 @@ def format_number(value: float, unit: str = "", lang: str = DEFAULT_LANGUAGE) ->
     if lang != "en":
         text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
     return f"{text} {unit}".strip()
+
+
+#: Building types (OSM ``building=*`` values, also used by the demo city) in both languages.
+BUILDING_TYPES: dict[str, tuple[str, str]] = {
+    "yes": ("Gebäude", "Building"),
+    "house": ("Wohnhaus", "House"),
+    "detached": ("Einfamilienhaus", "Detached house"),
+    "semidetached_house": ("Doppelhaushälfte", "Semi-detached house"),
+    "terrace": ("Reihenhaus", "Terraced house"),
+    "residential": ("Wohngebäude", "Residential building"),
+    "apartments": ("Mehrfamilienhaus", "Apartment building"),
+    "commercial": ("Geschäftshaus", "Commercial building"),
+    "retail": ("Einzelhandel", "Retail"),
+    "office": ("Bürogebäude", "Office building"),
+    "industrial": ("Industriegebäude", "Industrial building"),
+    "warehouse": ("Lagerhalle", "Warehouse"),
+    "garage": ("Garage", "Garage"),
+    "garages": ("Garagen", "Garages"),
+    "shed": ("Schuppen", "Shed"),
+    "school": ("Schule", "School"),
+    "library": ("Bibliothek", "Library"),
+    "townhall": ("Rathaus", "Town hall"),
+    "civic": ("Öffentliches Gebäude", "Civic building"),
+    "public": ("Öffentliches Gebäude", "Public building"),
+    "fire_station": ("Feuerwache", "Fire station"),
+    "parking": ("Parkhaus", "Parking garage"),
+    "sports_hall": ("Sporthalle", "Sports hall"),
+    "swimming_pool": ("Schwimmbad", "Swimming pool"),
+    "church": ("Kirche", "Church"),
+    "hospital": ("Krankenhaus", "Hospital"),
+    "train_station": ("Bahnhof", "Train station"),
+}
+
+
+def building_type_label(value: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """Return a readable name of a building type (``"townhall"`` → ``"Rathaus"``).
+
+    Unknown types come back as given, with underscores as spaces.
+
+    Examples
+    --------
+    >>> building_type_label("townhall")
+    'Rathaus'
+    >>> building_type_label("fire_station", "en")
+    'Fire station'
+    """
+    entry = BUILDING_TYPES.get(value.strip().lower())
+    if entry is None:
+        return value.replace("_", " ")
+    return entry[1 if lang == "en" else 0]
