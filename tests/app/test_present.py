@@ -138,3 +138,68 @@ def test_demo_cache_is_reused(tmp_path):
     assert mesh2.n_cells == mesh.n_cells
     np.testing.assert_array_equal(mesh2.cell_data["building"], mesh.cell_data["building"])
     assert again.context is not None and len(again.context)
+
+
+def test_device_card_lists_readings_and_says_last_seen_in_plain_words():
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    card = {
+        "device": "ls-co2-rathaus-ratssaal",
+        "name": "CO₂ Rathaus, Ratssaal",
+        "last_seen": (now - timedelta(minutes=3)).isoformat(),
+        "readings": [{"label": "CO₂", "display": "612 ppm"}],
+    }
+    normal = card_view(card, "de", now=now)
+    simple = card_view(card, "de", simple=True, now=now)
+    english = card_view(card, "en", simple=True, now=now)
+    assert normal["readings_title"] == simple["readings_title"] == "Messwerte"
+    assert english["readings_title"] == "Readings"
+    seen = {f["label"]: f["value"] for f in simple["fields"]}
+    assert seen["Letzte Meldung"] == "vor 3 Minuten"
+    assert {f["label"]: f["value"] for f in english["fields"]}["Last message"] == "3 minutes ago"
+    # the normal view keeps the absolute time, for planners
+    absolute = {f["label"]: f["value"] for f in normal["fields"]}["Zuletzt gesehen"]
+    assert absolute.endswith(":00") and "." in absolute
+    # the simple card names the building first and keeps the id last, as a small detail
+    assert simple["fields"][-1] == {"label": "Gerätenummer", "value": "ls-co2-rathaus-ratssaal"}
+    assert normal["fields"][0]["label"] == "Gerät"
+    # a building card's list keeps its heading: the sensors with their values
+    assert card_view({"id": "demo/x"}, "de")["readings_title"] == "Sensoren"
+
+
+def test_simple_view_draws_large_charts_with_labelled_axes():
+    card = {
+        "device": "d1",
+        "history": [
+            {
+                "label": "CO₂",
+                "unit": "ppm",
+                "times": ["2026-01-01T00:00:00Z", "2026-01-01T12:00:00Z"],
+                "values": [512.0, 1480.0],
+            }
+        ],
+    }
+    normal = card_view(card, "de")["charts"][0]["svg"]
+    simple = card_view(card, "de", simple=True)["charts"][0]["svg"]
+    assert 'width="240"' in normal and 'font-size="10"' in normal
+    assert 'width="440"' in simple and 'height="190"' in simple and 'font-size="18"' in simple
+    assert ">1480 ppm<" in simple and ">512<" in simple  # the value axis, with its unit
+    assert ">vor 24 Stunden<" in simple and ">jetzt<" in simple  # the time axis in words
+    assert "vor 24 Stunden" not in normal
+    past = card_view({**card, "as_of": "2026-01-01T12:00:00Z"}, "de", simple=True)
+    assert ">jetzt<" not in past["charts"][0]["svg"]  # a past moment is not "now"
+
+
+def test_sparkline_decimal_comma_and_font_scale():
+    svg = sparkline_svg(
+        [0, 1],
+        [1.25, 2.5],
+        width=400,
+        height=160,
+        font_size=18,
+        unit="°C",
+        fmt=lambda v: f"{v:.1f}".replace(".", ","),
+    )
+    assert ">2,5 °C<" in svg and ">1,2<" in svg
+    assert 'stroke-width="3.0"' in svg  # a thicker line in a large chart

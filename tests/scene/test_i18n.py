@@ -67,3 +67,29 @@ def test_building_types_are_translated():
     assert building_type_label("townhall") == "Rathaus"
     assert building_type_label("townhall", "en") == "Town hall"
     assert building_type_label("some_new_type") == "some new type"
+
+
+def test_relative_time_in_plain_words():
+    from datetime import UTC, datetime, timedelta
+
+    from twin.scene.i18n import relative_time
+
+    now = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    ago = {
+        timedelta(seconds=20): ("gerade eben", "just now"),
+        timedelta(minutes=1, seconds=5): ("vor 1 Minute", "1 minute ago"),
+        timedelta(minutes=3): ("vor 3 Minuten", "3 minutes ago"),
+        timedelta(hours=1, minutes=10): ("vor 1 Stunde", "1 hour ago"),
+        timedelta(hours=2): ("vor 2 Stunden", "2 hours ago"),
+        timedelta(days=5): ("vor 5 Tagen", "5 days ago"),
+        timedelta(seconds=-30): ("gerade eben", "just now"),  # clock skew: not "in 30 s"
+    }
+    for delta, (de, en) in ago.items():
+        assert relative_time(now - delta, "de", now=now) == de, delta
+        assert relative_time(now - delta, "en", now=now) == en, delta
+    # the evening before (in local time): "gestern" with the clock time
+    local_now = now.astimezone()
+    evening = (local_now - timedelta(days=1)).replace(hour=18, minute=5)
+    morning = local_now.replace(hour=9, minute=0)
+    assert relative_time(evening, "de", now=morning) == "gestern um 18:05 Uhr"
+    assert relative_time(evening, "en", now=morning) == "yesterday at 6:05 PM"

@@ -6,7 +6,7 @@ costs a few hundred bytes per quantity.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import escape
 
 import numpy as np
@@ -20,6 +20,10 @@ def sparkline_svg(
     height: int = 48,
     color: str = "#1565c0",
     label: str = "",
+    font_size: int = 10,
+    unit: str = "",
+    x_labels: tuple[str, str] | None = None,
+    fmt: Callable[[float], str] | None = None,
 ) -> str:
     """Draw a line chart of ``values`` over ``times`` as an inline SVG.
 
@@ -30,17 +34,27 @@ def sparkline_svg(
     values : sequence of float or None
         Sample values; None or NaN leaves a gap in the line.
     width, height : int
-        Size of the SVG in CSS pixels.
+        Size of the SVG in CSS pixels (the chart scales with its box: ``viewBox``).
     color : str
         Stroke colour of the line.
     label : str
         Accessible name (``aria-label``) of the chart.
+    font_size : int
+        Size of the axis texts in pixels; the line and the margins grow with it.
+    unit : str
+        Unit written after the highest value (e.g. ``"ppm"``); empty writes none.
+    x_labels : tuple of str, optional
+        Texts under the left and the right end of the time axis (e.g. "vor 24 Stunden",
+        "jetzt"); None draws no time axis.
+    fmt : callable, optional
+        Formats the values on the value axis (default: no decimals from 100, else one).
 
     Returns
     -------
     str
         An ``<svg>`` element with one polyline per unbroken run of values, and the minimum
-        and maximum written at the left edge; an empty chart with "–" when there is no value.
+        and maximum written at the left edge (with light guide lines when the chart is large
+        enough); an empty chart with "–" when there is no value.
 
     Examples
     --------
@@ -48,6 +62,7 @@ def sparkline_svg(
     >>> svg.startswith("<svg") and "polyline" in svg
     True
     """
+    fmt = fmt or _fmt
     t = np.asarray(times, dtype=float)
     v = np.array([np.nan if x is None else x for x in values], dtype=float)
     n = min(len(t), len(v))
@@ -55,19 +70,29 @@ def sparkline_svg(
     ok = np.isfinite(v) & np.isfinite(t)
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}">'
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" '
+        'style="max-width:100%;height:auto">'
     )
+    text_color = "#555" if font_size < 14 else "#000"
     if not ok.any():
         return (
-            head + f'<text x="4" y="{height / 2 + 4:.0f}" font-size="12" fill="#666">–</text></svg>'
+            head + f'<text x="4" y="{height / 2 + font_size / 3:.0f}" font-size="{font_size}" '
+            f'fill="{text_color}">–</text></svg>'
         )
-    pad_left, pad = 34.0, 4.0
     lo, hi = float(v[ok].min()), float(v[ok].max())
+    top_text = f"{fmt(hi)} {unit}".strip()
+    # room for the longest value text at the left, for the time texts at the bottom
+    pad_left = max(34.0, 0.62 * font_size * max(len(top_text), len(fmt(lo))) + 6.0)
+    pad = max(4.0, font_size * 0.4)
+    bottom = pad + (font_size * 1.4 if x_labels else 0.0)
+    stroke = 1.5 if font_size < 14 else 3.0
     span = hi - lo if hi > lo else 1.0
     t0, t1 = float(t[ok].min()), float(t[ok].max())
     tspan = t1 - t0 if t1 > t0 else 1.0
+    plot_h = height - pad - bottom - font_size * 0.4
+    y_top = pad + font_size * 0.4
     x = pad_left + (t - t0) / tspan * (width - pad_left - pad)
-    y = height - pad - (v - lo) / span * (height - 2 * pad)
+    y = y_top + plot_h - (v - lo) / span * plot_h
     # Split into runs of finite values so gaps stay gaps.
     breaks = np.flatnonzero(np.diff(ok.astype(np.int8)) != 0) + 1
     lines = []
@@ -76,16 +101,34 @@ def sparkline_svg(
             continue
         if len(run) == 1:
             lines.append(
-                f'<circle cx="{x[run[0]]:.1f}" cy="{y[run[0]]:.1f}" r="1.5" fill="{color}"/>'
+                f'<circle cx="{x[run[0]]:.1f}" cy="{y[run[0]]:.1f}" r="{stroke:.1f}" '
+                f'fill="{color}"/>'
             )
             continue
         pts = " ".join(f"{x[i]:.1f},{y[i]:.1f}" for i in run)
-        lines.append(f'<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{pts}"/>')
-    labels = (
-        f'<text x="0" y="{pad + 8:.0f}" font-size="10" fill="#555">{_fmt(hi)}</text>'
-        f'<text x="0" y="{height - pad:.0f}" font-size="10" fill="#555">{_fmt(lo)}</text>'
-    )
-    return head + labels + "".join(lines) + "</svg>"
+        lines.append(
+            f'<polyline fill="none" stroke="{color}" stroke-width="{stroke}" '
+            f'stroke-linejoin="round" points="{pts}"/>'
+        )
+    base = f'font-size="{font_size}" fill="{text_color}"'
+    parts = [
+        f'<text x="0" y="{y_top + font_size * 0.35:.0f}" {base}>{escape(top_text)}</text>',
+        f'<text x="0" y="{y_top + plot_h + font_size * 0.35:.0f}" {base}>{escape(fmt(lo))}</text>',
+    ]
+    if font_size >= 14:  # large chart: guide lines at the highest and the lowest value
+        for gy in (y_top, y_top + plot_h):
+            parts.append(
+                f'<line x1="{pad_left:.0f}" x2="{width - pad:.0f}" y1="{gy:.1f}" y2="{gy:.1f}" '
+                'stroke="#999" stroke-width="1" stroke-dasharray="4 4"/>'
+            )
+    if x_labels:
+        ty = height - pad
+        parts.append(f'<text x="{pad_left:.0f}" y="{ty:.0f}" {base}>{escape(x_labels[0])}</text>')
+        parts.append(
+            f'<text x="{width - pad:.0f}" y="{ty:.0f}" text-anchor="end" {base}>'
+            f"{escape(x_labels[1])}</text>"
+        )
+    return head + "".join(parts) + "".join(lines) + "</svg>"
 
 
 def _fmt(value: float) -> str:

@@ -372,7 +372,11 @@ def _card(app: TwinApp) -> None:
             html.Td("{{ f.value }}", raw_attrs=[':data-field="f.label"'])
         html.Div("{{ card.no_sensors }}", v_if="card.no_sensors", classes="twin-small mt-1")
         with html.Div(v_if="card.sensors.length", classes="mt-2"):
-            html.Div("{{ labels['card.sensors'] }}", classes="twin-small font-weight-bold")
+            html.Div(
+                "{{ card.readings_title }}",
+                classes="twin-small font-weight-bold",
+                raw_attrs=['data-testid="readings-title"'],
+            )
             with (
                 html.Table(classes="twin-fields twin-text"),
                 html.Tr(
@@ -387,7 +391,7 @@ def _card(app: TwinApp) -> None:
                     html.Span("{{ s.value }}")
         with html.Div(v_if="card.charts.length", classes="mt-2"):
             html.Div("{{ card.history_title }}", classes="twin-small font-weight-bold")
-            with html.Div(v_for="c in card.charts", key="c.title", classes="mt-1"):
+            with html.Div(v_for="c in card.charts", key="c.title", classes="mt-1 twin-chart"):
                 html.Div("{{ c.title }}", classes="twin-small")
                 html.Div(v_html="c.svg", raw_attrs=['data-testid="chart"'])
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from twin.app.charts import sparkline_svg
-from twin.scene.i18n import t
+from twin.scene.i18n import relative_time, t
 
 
 def legend_view(legend: Mapping[str, Any]) -> dict[str, Any]:
@@ -63,7 +63,18 @@ def legend_view(legend: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False) -> dict | None:
+#: Chart sizes (CSS pixels, font size) of the normal and the simple view.
+CHART_NORMAL: dict[str, int] = {"width": 240, "height": 48, "font_size": 10}
+CHART_SIMPLE: dict[str, int] = {"width": 440, "height": 190, "font_size": 18}
+
+
+def card_view(
+    card: Mapping[str, Any] | None,
+    lang: str,
+    *,
+    simple: bool = False,
+    now: datetime | None = None,
+) -> dict | None:
     """Shape a building or device card for the info panel.
 
     Parameters
@@ -74,14 +85,18 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
     lang : {"de", "en"}
         Language of the labels.
     simple : bool
-        Use the plain-language labels of the simple view.
+        The simple view: plain-language labels, no radio jargon or raw keys, the last message
+        as a relative time ("vor 3 Minuten"), large charts with labelled axes.
+    now : datetime.datetime, optional
+        The present for relative times (default: the clock).
 
     Returns
     -------
     dict or None
         ``kind`` (``building``/``device``), ``id``, ``title``, ``subtitle``, ``fields``
-        (``{label, value}``), ``sensors`` (``{label, value, stale, color}``), ``charts``
-        (``{title, svg}``); None without a card.
+        (``{label, value}``), ``sensors`` (``{label, value, stale, color}``),
+        ``readings_title`` (heading of ``sensors``), ``charts`` (``{title, svg}``); None
+        without a card.
     """
     if not card:
         return None
@@ -115,7 +130,8 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
     else:
         title = str(card.get("name") or card.get("device", ""))
         subtitle = tr("device.title")
-        fields.append({"label": tr("device.id"), "value": str(card.get("device", ""))})
+        if not simple:
+            fields.append({"label": tr("device.id"), "value": str(card.get("device", ""))})
         if card.get("kind") and not simple:  # a registry key such as "co2"
             fields.append({"label": tr("device.kind"), "value": str(card["kind"])})
         if card.get("dev_eui") and not simple:  # a radio address means nothing to visitors
@@ -125,12 +141,13 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
             {"label": tr("device.building"), "value": str(building or tr("device.unbound"))}
         )
         last = card.get("last_seen")
-        fields.append(
-            {
-                "label": tr("device.last_seen"),
-                "value": _time(last, lang) if last else tr("device.never_seen"),
-            }
-        )
+        if not last:
+            seen = tr("device.never_seen")
+        elif simple:  # "vor 3 Minuten": no date arithmetic for the reader
+            seen = _relative(last, lang, now)
+        else:
+            seen = _time(last, lang)
+        fields.append({"label": tr("device.last_seen"), "value": seen})
         radio = (("rssi", "device.rssi", "dBm"), ("snr", "device.snr", "dB"))
         for key, label, unit in radio[:1] if simple else radio:
             value = card.get(key)
@@ -138,10 +155,15 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
                 continue
             text = signal_bars(float(value)) if simple else f"{_num(value, lang)} {unit}"
             fields.append({"label": tr(label), "value": text})
+        if simple:  # last and small: the number to quote when calling the city about it
+            fields.append({"label": tr("device.id"), "value": str(card.get("device", ""))})
         sensors = [_reading(r) for r in card.get("readings", [])]
     charts = []
     # a building's charts are named after their devices' names, not their raw ids
     names = {str(d.get("device", "")): d.get("name") for d in card.get("sensors", []) or []}
+    size = CHART_SIMPLE if simple else CHART_NORMAL
+    as_of = _as_datetime(card.get("as_of")) if card.get("as_of") else None
+    end = tr("chart.end") if as_of is None else _clock(as_of, lang)
     for h in card.get("history", []) or []:
         device = str(h.get("device", ""))
         name = (
@@ -149,12 +171,16 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
             if kind == "building"
             else h.get("label", "")
         )
+        unit = h.get("unit") or ""
         svg = sparkline_svg(
             [_epoch(x) for x in h.get("times", [])],
             h.get("values", []),
             label=f"{name} {tr('card.history')}",
+            unit=unit if simple else "",
+            x_labels=(tr("chart.start"), end) if simple else None,
+            fmt=lambda v: _chart_num(v, lang),
+            **size,
         )
-        unit = h.get("unit") or ""
         charts.append({"title": f"{name} ({unit})" if unit else name, "svg": svg})
     return {
         "kind": kind,
@@ -163,6 +189,7 @@ def card_view(card: Mapping[str, Any] | None, lang: str, *, simple: bool = False
         "subtitle": subtitle,
         "fields": fields,
         "sensors": sensors,
+        "readings_title": tr("card.sensors" if kind == "building" else "card.readings"),
         "no_sensors": tr("card.no_sensors") if kind == "building" and not sensors else "",
         "charts": charts,
         "history_title": tr("card.history") if charts else "",
@@ -256,6 +283,36 @@ def _epoch(value: Any) -> float:
     if hasattr(value, "timestamp"):
         return float(value.timestamp())
     return float(value)
+
+
+def _clock(when: datetime, lang: str) -> str:
+    local = when.astimezone()
+    return local.strftime("%d.%m. %H:%M" if lang == "de" else "%b %d %H:%M")
+
+
+def _chart_num(value: float, lang: str) -> str:
+    text = f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
+    return text.replace(".", ",") if lang == "de" else text
+
+
+def _relative(value: Any, lang: str, now: datetime | None) -> str:
+    when = _as_datetime(value)
+    if when is None:
+        return str(value)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return relative_time(when, lang, now=now)
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    if hasattr(value, "to_pydatetime"):
+        value = value.to_pydatetime()
+    return value if isinstance(value, datetime) else None
 
 
 def _time(value: Any, lang: str) -> str:

@@ -53,9 +53,7 @@ class Landmark(NamedTuple):
 
 #: The fixed landmarks: ids ``demo/<key>``; each footprint is centred on ``(e, n)``.
 LANDMARKS: tuple[Landmark, ...] = (
-    Landmark(
-        "rathaus", "Rathaus (high-rise)", 459300, 5481350, 34, 28, 23, "townhall", "Rathausplatz 20"
-    ),
+    Landmark("rathaus", "Rathaus", 459300, 5481350, 34, 28, 23, "townhall", "Rathausplatz 20"),
     Landmark(
         "stadtbibliothek", "Stadtbibliothek", 459050, 5481000, 44, 30, 4, "library", "Bürgerhof 1"
     ),

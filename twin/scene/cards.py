@@ -157,7 +157,8 @@ def building_card(twin: Twin, row: int, lang: str = "de") -> dict:
         ``default``/``geometry``), ``height_source_text``, ``levels``, ``parts``,
         ``synthetic``, ``position`` (local, on the roof), ``sensors`` (one dict per bound
         device: ``device``, ``name``, ``kind``, ``readings``), ``history`` (series of the
-        last 24 h: ``device``, ``quantity``, ``label``, ``unit``, ``times``, ``values``).
+        last 24 h: ``device``, ``quantity``, ``label``, ``unit``, ``times``, ``values``),
+        ``as_of`` (ISO time the card shows, None for live).
 
     Raises
     ------
@@ -213,6 +214,7 @@ def building_card(twin: Twin, row: int, lang: str = "de") -> dict:
         "position": list(twin.building_position(row)),
         "sensors": sensors,
         "history": history,
+        "as_of": _iso(twin.time) if twin.time is not None else None,
     }
 
 
@@ -234,7 +236,7 @@ def device_card(twin: Twin, device: str, lang: str = "de") -> dict:
         ``device``, ``name``, ``kind``, ``dev_eui``, ``row`` (bound City row or None),
         ``building_id``, ``building_name``, ``how`` (``explicit``/``inside``/``nearest``/
         ``unbound``), ``distance_m``, ``position`` (local), ``last_seen`` (ISO), ``rssi``,
-        ``snr``, ``readings`` and ``history`` (as in :func:`building_card`).
+        ``snr``, ``readings``, ``history`` and ``as_of`` (as in :func:`building_card`).
 
     Raises
     ------
@@ -278,6 +280,7 @@ def device_card(twin: Twin, device: str, lang: str = "de") -> dict:
         "snr": snr,
         "readings": readings,
         "history": _history(twin, device, lang),
+        "as_of": _iso(twin.time) if twin.time is not None else None,
     }
 
 

@@ -16,6 +16,8 @@ Examples
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 LANGUAGES = ("de", "en")
 DEFAULT_LANGUAGE = "de"
 
@@ -51,6 +53,15 @@ STRINGS: dict[str, tuple[str, str]] = {
     "time.live": ("Zurück zu Live", "Back to live"),
     "time.as_of": ("Stand: {time}", "As of {time}"),
     "time.no_history": ("Noch keine Messwerte gespeichert", "No readings stored yet"),
+    "time.ago.now": ("gerade eben", "just now"),
+    "time.ago.minute": ("vor 1 Minute", "1 minute ago"),
+    "time.ago.minutes": ("vor {n} Minuten", "{n} minutes ago"),
+    "time.ago.hour": ("vor 1 Stunde", "1 hour ago"),
+    "time.ago.hours": ("vor {n} Stunden", "{n} hours ago"),
+    "time.ago.yesterday": ("gestern um {time} Uhr", "yesterday at {time}"),
+    "time.ago.days": ("vor {n} Tagen", "{n} days ago"),
+    "chart.start": ("vor 24 Stunden", "24 hours ago"),
+    "chart.end": ("jetzt", "now"),
     # legend
     "legend.title": ("Legende", "Legend"),
     "legend.stale": ("Veraltet (keine aktuelle Messung)", "Stale (no recent reading)"),
@@ -71,6 +82,7 @@ STRINGS: dict[str, tuple[str, str]] = {
     "card.height_source.default": ("Schätzwert (Standardhöhe)", "estimate (default height)"),
     "card.height_source.geometry": ("aus der 3D-Geometrie", "from the 3D geometry"),
     "card.sensors": ("Sensoren", "Sensors"),
+    "card.readings": ("Messwerte", "Readings"),
     "card.no_sensors": ("Keine Sensoren an diesem Gebäude", "No sensors at this building"),
     "card.history": ("Letzte 24 Stunden", "Last 24 hours"),
     "card.unnamed": ("Gebäude ohne Namen", "Unnamed building"),
@@ -155,6 +167,7 @@ SIMPLE: dict[str, tuple[str, str]] = {
     "device.rssi": ("Funk-Empfang", "Radio reception"),
     "device.snr": ("Funk-Qualität", "Radio quality"),
     "device.last_seen": ("Letzte Meldung", "Last message"),
+    "device.id": ("Gerätenummer", "Device number"),
     "table.title": ("Messgeräte", "Measuring devices"),
     "search.placeholder": ("Straße oder Gebäude suchen", "Find a street or building"),
     "time.play": ("Zeitraffer", "Fast forward"),
@@ -197,6 +210,60 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, *, simple: bool = False, **fields:
         return key
     text = entry[i]
     return text.format(**fields) if fields else text
+
+
+#: Hours within which an earlier time of the same day is said as "n hours ago".
+SAME_DAY_HOURS = 12
+
+
+def relative_time(
+    when: datetime, lang: str = DEFAULT_LANGUAGE, *, now: datetime | None = None
+) -> str:
+    """Say how long ago ``when`` was, in plain words ("vor 3 Minuten", "gestern um 18:05 Uhr").
+
+    Parameters
+    ----------
+    when : datetime.datetime
+        A timezone-aware moment in the past.
+    lang : {"de", "en"}
+        Language.
+    now : datetime.datetime, optional
+        The present (default: the clock); aware.
+
+    Returns
+    -------
+    str
+        "gerade eben" under a minute, minutes under an hour, hours on the same day (or within
+        :data:`SAME_DAY_HOURS`), "gestern um HH:MM Uhr" on the day before, else days.
+        A time in the future (clock skew) counts as "just now".
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime, timedelta
+    >>> now = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+    >>> relative_time(now - timedelta(minutes=3), now=now)
+    'vor 3 Minuten'
+    >>> relative_time(now - timedelta(hours=2), "en", now=now)
+    '2 hours ago'
+    """
+    now = datetime.now(UTC) if now is None else now
+    seconds = (now - when).total_seconds()
+    if seconds < 60:
+        return t("time.ago.now", lang)
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        if minutes == 1:
+            return t("time.ago.minute", lang)
+        return t("time.ago.minutes", lang, n=minutes)
+    hours = int(seconds // 3600)
+    local_when, local_now = when.astimezone(), now.astimezone()
+    days = (local_now.date() - local_when.date()).days
+    if days == 0 or (hours < SAME_DAY_HOURS and days == 1):
+        return t("time.ago.hour", lang) if hours == 1 else t("time.ago.hours", lang, n=hours)
+    if days == 1:
+        clock = local_when.strftime("%H:%M" if lang != "en" else "%I:%M %p").lstrip("0")
+        return t("time.ago.yesterday", lang, time=clock)
+    return t("time.ago.days", lang, n=days)
 
 
 def strings(lang: str = DEFAULT_LANGUAGE, *, simple: bool = False) -> dict[str, str]:
