@@ -95,7 +95,7 @@ def test_simple_device_card_has_no_radio_jargon():
     text = str(fields)
     for jargon in ("70B3D57ED0000001", "DevEUI", "RSSI", "SNR", "dBm", "noise"):
         assert jargon not in text, jargon
-    assert fields["Funk-Empfang"] == "▮▮▯▯"  # -97.5 dBm: fair reception
+    assert fields["Funk-Empfang"] == "▮▮▯▯ mittel"  # -97.5 dBm: fair reception, in words
 
 
 def test_signal_bars():
@@ -203,3 +203,55 @@ def test_sparkline_decimal_comma_and_font_scale():
     )
     assert ">2,5 °C<" in svg and ">1,2<" in svg
     assert 'stroke-width="3.0"' in svg  # a thicker line in a large chart
+
+
+def test_simple_building_card_puts_plain_facts_first_and_leaves_out_technical_values():
+    card = {
+        "id": "demo/rathaus",
+        "title": "Rathaus",
+        "height_text": "69,0 m",
+        "sensors": [
+            {
+                "device": "ls-energy-rathaus",
+                "name": "Stromzähler Rathaus",
+                "readings": [
+                    {"key": "energy", "label": "Energieverbrauch", "display": "125,6 kW"},
+                    {"key": None, "label": "Zählerstand", "display": "1.255.071 kWh"},
+                    {"key": None, "label": "Batterie", "display": "3,49 V"},
+                ],
+            }
+        ],
+        "history": [
+            {
+                "device": "ls-energy-rathaus",
+                "key": None,
+                "label": "Batterie",
+                "unit": "V",
+                "times": [0, 1],
+                "values": [3.49, 3.5],
+            },
+            {
+                "device": "ls-energy-rathaus",
+                "key": "energy",
+                "label": "Energieverbrauch",
+                "unit": "kW",
+                "times": [0, 1],
+                "values": [100.0, 130.0],
+            },
+        ],
+    }
+    planner, simple = card_view(card, "de"), card_view(card, "de", simple=True)
+    assert planner["fields"][0] == {"label": "Kennung", "value": "demo/rathaus"}
+    assert simple["fields"][0]["label"] == "Höhe"
+    assert simple["fields"][-1] == {"label": "Gebäudenummer", "value": "demo/rathaus"}
+    assert [s["value"] for s in planner["sensors"]] == ["125,6 kW", "1.255.071 kWh", "3,49 V"]
+    assert [s["value"] for s in simple["sensors"]] == ["125,6 kW"]
+    assert [c["title"] for c in simple["charts"]] == ["Energieverbrauch · Stromzähler Rathaus (kW)"]
+    battery = planner["charts"][0]["svg"]
+    assert ">3,50<" in battery and ">3,49<" in battery  # the ends of a narrow range stay apart
+
+
+def test_legend_swatches_name_their_ui_text():
+    view = legend_view(legend(DEFAULT_STYLES["co2"], "de"))
+    keys = {sw.get("key") for sw in view["swatches"]}
+    assert {"legend.stale", "legend.no_data", "legend.no_sensor"} <= keys

@@ -76,6 +76,21 @@ html, body { margin: 0; height: 100%; overflow: hidden; }
 .twin-simple .v-label { font-size: 20px !important; opacity: 1; }
 .twin-simple .twin-tick:not(:first-child):not(:last-child) { display: none; }
 .twin-simple .twin-ticks { height: 32px; }
+.twin-simple .v-btn { text-transform: none !important; letter-spacing: normal !important; }
+/* long "device · quantity" labels: the value on its own line, not pushed out of the panel */
+.twin-simple .twin-readings tr, .twin-simple .twin-readings td { display: block; }
+.twin-simple .twin-readings td:first-child { padding-top: 6px; }
+.twin-simple .twin-readings td:last-child { font-weight: 700; padding-left: 12px; }
+.twin-simple .v-field--variant-filled .v-field__input { padding-top: 30px; min-height: 66px; }
+.twin-simple .twin-chart { margin-top: 12px !important; }
+/* the large table must fit the panel: fixed columns, long names and quantities wrap */
+.twin-simple .twin-table { table-layout: fixed; }
+.twin-simple .twin-table th:nth-child(2), .twin-simple .twin-table td:nth-child(2) {
+  display: none; }  /* the quantity moves above the value (.twin-simple-only) */
+.twin-simple .twin-table td { overflow-wrap: break-word; }
+.twin-simple .twin-table td:last-child { white-space: normal; }
+.twin-simple-only { display: none; }
+.twin-simple .twin-simple-only { display: block; font-size: 18px !important; color: #000; }
 /* keyboard focus must be seen: Vuetify's own focus overlay is a faint tint */
 .twin-root :focus-visible { outline: 3px solid #ffb300 !important; outline-offset: 2px; }
 .v-btn-group .v-btn:focus-visible { outline-offset: -5px; }  /* the group clips outside */
@@ -314,7 +329,7 @@ def _legend(app: TwinApp) -> None:
             ),
         ):
             html.Span(classes="twin-swatch", style=("{background: sw.color}",))
-            html.Span("{{ sw.label }}")
+            html.Span("{{ sw.key ? labels[sw.key] : sw.label }}")
 
 
 #: Scroll the side panel so that a newly selected card's top shows (it sits above the table):
@@ -378,7 +393,7 @@ def _card(app: TwinApp) -> None:
                 raw_attrs=['data-testid="readings-title"'],
             )
             with (
-                html.Table(classes="twin-fields twin-text"),
+                html.Table(classes="twin-fields twin-text twin-readings"),
                 html.Tr(
                     v_for="s in card.sensors",
                     key="s.label",
@@ -432,6 +447,7 @@ def _sensor_table(app: TwinApp) -> None:
                 html.Td("{{ r.name }}")
                 html.Td("{{ r.quantity }}")
                 with html.Td():
+                    html.Div("{{ r.quantity }}", classes="twin-simple-only")
                     html.Span(classes="twin-swatch", style=("{background: r.color}",))
                     html.Span("{{ r.value }}")
 

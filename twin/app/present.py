@@ -13,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
+
 from twin.app.charts import sparkline_svg
 from twin.scene.i18n import relative_time, t
 
@@ -30,7 +32,8 @@ def legend_view(legend: Mapping[str, Any]) -> dict[str, Any]:
     dict
         ``title`` (with unit), ``gradient`` (CSS), ``ticks`` (list of ``{label, left}``,
         ``left`` as a CSS percentage), ``thresholds`` (``{label, left}``), ``swatches``
-        (``{label, color}`` for categories and for stale / no data / no sensor).
+        (``{label, color}`` for categories; stale / no data / no sensor also carry ``key``,
+        the UI text key the page shows in its current language and view).
     """
     unit = legend.get("unit") or ""
     title = legend.get("title", "")
@@ -45,10 +48,18 @@ def legend_view(legend: Mapping[str, Any]) -> dict[str, Any]:
     swatches = []
     if categorical:
         swatches += [{"label": lab, "color": c} for (_, c), lab in zip(stops, labels, strict=False)]
-    for key in ("stale", "no_data", "neutral"):
+    for key, text_key in (
+        ("stale", "legend.stale"),
+        ("no_data", "legend.no_data"),
+        ("neutral", "legend.no_sensor"),
+    ):
         if legend.get(f"{key}_label"):
             swatches.append(
-                {"label": legend[f"{key}_label"], "color": legend.get(f"{key}_color", "#888")}
+                {
+                    "label": legend[f"{key}_label"],
+                    "color": legend.get(f"{key}_color", "#888"),
+                    "key": text_key,  # the page shows labels[key]: plain words when simple
+                }
             )
     return {
         "title": f"{title} ({unit})" if unit and not categorical else title,
@@ -110,7 +121,8 @@ def card_view(
     if kind == "building":
         title = card.get("title") or card.get("name") or tr("card.unnamed")
         subtitle = tr("card.building")
-        fields.append({"label": tr("card.id"), "value": str(card.get("id", ""))})
+        if not simple:
+            fields.append({"label": tr("card.id"), "value": str(card.get("id", ""))})
         for key, label in (("address", "card.address"), ("type", "card.type")):
             if card.get(key):
                 value = card.get(f"{key}_text") or card[key]  # type_text: translated type
@@ -125,8 +137,10 @@ def card_view(
         if levels is not None and not _nan(levels):
             fields.append({"label": tr("card.levels"), "value": f"{float(levels):.0f}"})
         for dev in card.get("sensors", []):
-            for r in dev.get("readings", []):
+            for r in _plain(dev.get("readings", []), simple):
                 sensors.append(_reading(r, prefix=str(dev.get("name") or dev.get("device", ""))))
+        if simple:  # last and small: the number to quote when asking the city about it
+            fields.append({"label": tr("card.id"), "value": str(card.get("id", ""))})
     else:
         title = str(card.get("name") or card.get("device", ""))
         subtitle = tr("device.title")
@@ -153,18 +167,22 @@ def card_view(
             value = card.get(key)
             if value is None or _nan(value):
                 continue
-            text = signal_bars(float(value)) if simple else f"{_num(value, lang)} {unit}"
+            if simple:
+                bars = signal_bars(float(value))
+                text = f"{bars} {tr(f'device.signal.{bars.count(chr(0x25AE))}')}"
+            else:
+                text = f"{_num(value, lang)} {unit}"
             fields.append({"label": tr(label), "value": text})
         if simple:  # last and small: the number to quote when calling the city about it
             fields.append({"label": tr("device.id"), "value": str(card.get("device", ""))})
-        sensors = [_reading(r) for r in card.get("readings", [])]
+        sensors = [_reading(r) for r in _plain(card.get("readings", []), simple)]
     charts = []
     # a building's charts are named after their devices' names, not their raw ids
     names = {str(d.get("device", "")): d.get("name") for d in card.get("sensors", []) or []}
     size = CHART_SIMPLE if simple else CHART_NORMAL
     as_of = _as_datetime(card.get("as_of")) if card.get("as_of") else None
     end = tr("chart.end") if as_of is None else _clock(as_of, lang)
-    for h in card.get("history", []) or []:
+    for h in _plain(card.get("history", []) or [], simple):
         device = str(h.get("device", ""))
         name = (
             f"{h.get('label', '')} · {names.get(device) or device}"
@@ -178,7 +196,7 @@ def card_view(
             label=f"{name} {tr('card.history')}",
             unit=unit if simple else "",
             x_labels=(tr("chart.start"), end) if simple else None,
-            fmt=lambda v: _chart_num(v, lang),
+            fmt=_chart_format(h.get("values", []), lang),
             **size,
         )
         charts.append({"title": f"{name} ({unit})" if unit else name, "svg": svg})
@@ -290,9 +308,33 @@ def _clock(when: datetime, lang: str) -> str:
     return local.strftime("%d.%m. %H:%M" if lang == "de" else "%b %d %H:%M")
 
 
-def _chart_num(value: float, lang: str) -> str:
-    text = f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
-    return text.replace(".", ",") if lang == "de" else text
+def _chart_format(values: Sequence[Any], lang: str) -> Any:
+    """Return the number format of a chart's value axis (decimals to tell its ends apart)."""
+    v = np.array([np.nan if x is None else x for x in values], dtype=float)
+    v = v[np.isfinite(v)]
+    lo, hi = (float(v.min()), float(v.max())) if len(v) else (0.0, 0.0)
+    decimals = 0 if max(abs(lo), abs(hi)) >= 100 else 1
+    while decimals < 3 and f"{lo:.{decimals}f}" == f"{hi:.{decimals}f}" and hi > lo:
+        decimals += 1
+
+    def fmt(value: float) -> str:
+        text = f"{value:.{decimals}f}"
+        return text.replace(".", ",") if lang == "de" else text
+
+    return fmt
+
+
+def _plain(items: Sequence[Mapping[str, Any]], simple: bool) -> list[Mapping[str, Any]]:
+    """Return the readings or charts to show.
+
+    The simple view leaves out technical quantities (battery, meter counts: those without a
+    colour style) when there are others.
+    """
+    items = list(items)
+    if not simple:
+        return items
+    styled = [i for i in items if i.get("key")]
+    return styled or items
 
 
 def _relative(value: Any, lang: str, now: datetime | None) -> str:

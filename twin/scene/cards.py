@@ -126,7 +126,7 @@ def _history(twin: Twin, device: str, lang: str) -> list[dict]:
                 "device": device,
                 "quantity": str(quantity),
                 "key": key,
-                "label": style.label(lang) if style else str(quantity),
+                "label": style.label(lang) if style else quantity_label(str(quantity), lang),
                 "unit": unit or (style.unit if style else ""),
                 "times": [_iso(x) for x in times],
                 "values": [_num(x) for x in values.iloc[::step]],
