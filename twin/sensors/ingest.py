@@ -242,6 +242,7 @@ class Ingest:
             protocol=self.protocol,
             clean_start=clean_start,
             manual_ack=True,
+            lean=True,
             reconnect_delay=reconnect_delay,
         )
         self.client.on_connect = self._on_connect

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 #: Wire formats a message can be in.
 Format = Literal["ttn", "chirpstack", "chirpstack3", "generic"]
@@ -16,9 +16,8 @@ Format = Literal["ttn", "chirpstack", "chirpstack3", "generic"]
 Kind = Literal["uplink", "event"]
 
 
-@dataclass(frozen=True)
-class Reading:
-    """One measured quantity of one uplink.
+class Reading(NamedTuple):
+    """One measured quantity of one uplink (an immutable named tuple: cheap to create).
 
     Parameters
     ----------
@@ -38,7 +37,7 @@ class Reading:
     text: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """One decoded MQTT message: an uplink with readings, or an event.
 

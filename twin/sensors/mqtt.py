@@ -30,6 +30,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from twin.errors import ConfigError, MQTTError
+from twin.sensors.paho_lean import LeanClient, lean_supported
 
 log = logging.getLogger(__name__)
 
@@ -313,6 +314,7 @@ def make_client(
     clean_start: bool = True,
     manual_ack: bool = False,
     reconnect_delay: tuple[float, float] = (0.5, 30.0),
+    lean: bool = False,
 ) -> paho.Client:
     """Create a paho-mqtt client configured for ``settings`` (not yet connected).
 
@@ -330,6 +332,9 @@ def make_client(
         Acknowledge QoS 1 messages only when ``client.ack(mid, qos)`` is called.
     reconnect_delay : (float, float)
         Minimum and maximum delay of the exponential reconnect backoff, in seconds.
+    lean : bool
+        Use :class:`~twin.sensors.paho_lean.LeanClient` (buffered reads, lean PUBLISH path)
+        for a high-rate subscriber; paho's own Client otherwise.
 
     Returns
     -------
@@ -343,7 +348,8 @@ def make_client(
     """
     if not clean_start and not client_id:
         raise ConfigError("a persistent MQTT session needs a stable client id (--client-id)")
-    client = paho.Client(
+    cls = LeanClient if lean and lean_supported() else paho.Client
+    client = cls(
         paho.CallbackAPIVersion.VERSION2,
         client_id=client_id,
         clean_session=None if protocol == paho.MQTTv5 else clean_start,

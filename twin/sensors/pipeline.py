@@ -450,25 +450,24 @@ def _decode_into(
     """Decode one shipment into the writer; returns how many became dead letters."""
     errors = 0
     fromts = datetime.fromtimestamp
+    out: list[tuple[Any, int]] = []
     for seq, kind, a, payload, received, _ in items:
-        if kind == _MESSAGE:
-            writer.submit(a, seq)
-            continue
-        if kind == _DEAD:
-            writer.submit_dead(a, seq)
+        if kind in (_MESSAGE, _DEAD):
+            out.append((a, seq))
             continue
         received_at = fromts(received, UTC)
         try:
             message = decode(a, payload, fmt=fmt, registry=registry, received_at=received_at)
         except decode_error as err:
             errors += 1
-            writer.submit_dead(dead_letter(a, payload, str(err), received_at), seq)
+            out.append((dead_letter(a, payload, str(err), received_at), seq))
             continue
         except Exception as err:  # a decoder bug must not stop the ingest
             log.exception("ingest worker: decoder failed on %s", a)
             errors += 1
             error = f"internal error: {type(err).__name__}: {err}"
-            writer.submit_dead(dead_letter(a, payload, error, received_at), seq)
+            out.append((dead_letter(a, payload, error, received_at), seq))
             continue
-        writer.submit(message, seq)
+        out.append((message, seq))
+    writer.submit_many(out)
     return errors

@@ -9,6 +9,7 @@ generic JSON format (:class:`GenericRoute`).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -170,6 +171,11 @@ def normalize_dev_eui(value: str | None) -> str | None:
     """
     if not value or not isinstance(value, str):
         return None
+    return _normalize_eui(value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _normalize_eui(value: str) -> str | None:
     text = value.replace("-", "").replace(":", "").strip()
     return text.upper() if _HEX16.match(text) else None
 

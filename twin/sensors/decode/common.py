@@ -156,6 +156,8 @@ def parse_time(value: Any, where: str) -> datetime:
         raise DecodeError(f"{where}: expected a time, got {type(value).__name__}")
     if t.tzinfo is None:
         return t.replace(tzinfo=UTC)
+    if t.tzinfo is UTC:
+        return t
     try:
         return t.astimezone(UTC)
     except (OverflowError, ValueError) as err:

@@ -14,6 +14,7 @@ Rules (documented in ``docs/sensors.md``):
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -173,6 +174,10 @@ def parse_unit_string(text: str) -> tuple[float, str] | None:
     return value, match.group(2)
 
 
+#: Creates a Reading from a 4-tuple without the keyword handling of ``Reading(...)``.
+_reading = functools.partial(tuple.__new__, Reading)
+
+
 def _text(value: str) -> str:
     return value if len(value) <= MAX_TEXT else value[: MAX_TEXT - 1] + "…"
 
@@ -217,7 +222,7 @@ def flatten(
             ) and key not in skip:
                 declared = unit_for(key) if unit_for is not None else None
                 unit = declared if declared is not None else infer_unit(key)
-                out.append(Reading(key, float(value), unit))
+                out.append(_reading((key, float(value), unit, None)))
             elif key not in skip:
                 _walk(value, key, 1, out, unit_for, skip)
         if len(out) > MAX_READINGS:
