@@ -2,4 +2,5 @@
 
 from twin.cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":  # the ingest's worker process imports this module too
+    raise SystemExit(main())

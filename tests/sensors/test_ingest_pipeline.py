@@ -182,3 +182,28 @@ def test_receiver_killed_mid_stream_worker_follows_nothing_lost(mosquitto, tmp_p
             f"the other {n - before} uplinks stored after the restart",
         )
     assert _each_once(db, msgs) == (n, 0)
+
+
+def test_retention_runs_in_the_worker(tmp_path):
+    """`twin ingest --retain` deletes through the worker, which owns the file."""
+    from datetime import timedelta
+
+    from twin.sensors.decode import decode
+
+    db = tmp_path / "retain.duckdb"
+    now = datetime.now(UTC).timestamp()
+    sim = Simulator(seed=5)
+    old = list(sim.stream(now - 40 * 86400, rate=1.0, count=50))  # 40 days ago
+    new = list(sim.stream(now - 3600, rate=1.0, count=30))  # the last hour
+    with ProcessWriter(db, start_timeout=60) as writer:
+        for m in old + new:
+            writer.submit(decode(m.topic, m.payload), None)
+        assert writer.flush(30)
+        deleted = writer.retain(timedelta(days=30))
+        assert deleted == sum(len(decode(m.topic, m.payload).readings) for m in old) > 0
+    store = Store(db)
+    try:
+        n = store.cursor().execute("SELECT count(*) FROM raw_messages").fetchone()[0]
+    finally:
+        store.close()
+    assert n == len(new)

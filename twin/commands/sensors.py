@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.commands.readings import parse_duration, register_readings
-from twin.errors import ConfigError, MQTTError
+from twin.errors import ConfigError, MQTTError, StoreError
 
 log = logging.getLogger("twin.commands.sensors")
 
@@ -197,24 +197,48 @@ def _retention(text: str | None) -> timedelta | None:
     return duration
 
 
-def _retain(store: Any, older_than: timedelta) -> None:
+def _retain(retain: Callable[[timedelta], int], older_than: timedelta) -> None:
     """Delete old data; a failure is logged and retried at the next round, not fatal."""
     from twin.errors import StoreError
 
     try:
-        deleted = store.retain(older_than)
+        deleted = retain(older_than)
     except StoreError as err:
         log.error("retention failed (retried in %.0f s): %s", RETENTION_EVERY, err)
         return
     log.info("retention: deleted %d readings older than %s", deleted, older_than)
 
 
+def _open_store(path: Path, wait: float = 15.0) -> Any:
+    """Open the store, waiting a little while another process still holds the file.
+
+    An ingest that was killed leaves its worker process for a moment (it dies with its
+    parent, but not in the same instant); a restart right away would otherwise fail.
+    """
+    from twin.errors import StoreError
+    from twin.sensors.store import Store
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return Store(path)
+        except StoreError as err:
+            if "held by another process" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Run ``twin ingest``."""
+    """Run ``twin ingest``.
+
+    The command prepares the database in this process (schema, registry devices, a first
+    retention), closes it, and then runs the two-process ingest: paho receives and
+    acknowledges here, a worker process decodes and commits
+    (:class:`~twin.sensors.pipeline.ProcessWriter`); hourly retention runs in the worker.
+    """
     from twin.sensors.ingest import Ingest, default_client_id
     from twin.sensors.mqtt import parse_url
     from twin.sensors.registry import Registry
-    from twin.sensors.store import Store
 
     if not getattr(args, "quiet", False) and getattr(args, "verbose", 0) == 0:
         # a long-running service reports its connection and counters even without -v
@@ -225,44 +249,47 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     parse_url(args.mqtt, ca_file=args.ca_file, password_file=args.password_file)
     registry = Registry.load(args.registry) if args.registry else None
     topics = args.topics or list(DEFAULT_TOPICS)
+    db = Path(args.db)
     stop, restore = _stop_on_signals()
     try:
-        store = Store(args.db)
+        store = _open_store(db)  # creates the schema; errors are one line, exit 2
         try:
             if registry is not None:
                 store.upsert_devices(registry)
-            client_id = args.client_id or default_client_id(
-                args.mqtt, topics, str(Path(args.db).resolve())
-            )
-            ingest = Ingest(
-                store,
-                url=args.mqtt,
-                topics=topics,
-                fmt=args.format,
-                registry=registry,
-                client_id=client_id,
-                clean_start=args.clean_start,
-                session_expiry=args.session_expiry,
-                shared_group=args.shared_group,
-                stats_interval=args.stats_interval,
-                **_mqtt_kwargs(args),
-            )
-            next_retention = time.monotonic()
-            ingest.start()
-            try:
-                while not stop.wait(0.5):
-                    if retain is not None and time.monotonic() >= next_retention:
-                        next_retention = time.monotonic() + RETENTION_EVERY
-                        _retain(store, retain)
-                    if ingest.fatal and not ingest.connected:
-                        # bad credentials, not authorised, banned: retrying will not help
-                        raise MQTTError(
-                            f"{ingest.settings.url} refused the connection: {ingest.refused}"
-                        )
-            finally:
-                stats = ingest.stop()
+            if retain is not None:
+                _retain(store.retain, retain)
         finally:
             store.close()
+        client_id = args.client_id or default_client_id(args.mqtt, topics, str(db.resolve()))
+        ingest = Ingest(
+            db,
+            url=args.mqtt,
+            topics=topics,
+            fmt=args.format,
+            registry=registry,
+            client_id=client_id,
+            clean_start=args.clean_start,
+            session_expiry=args.session_expiry,
+            shared_group=args.shared_group,
+            stats_interval=args.stats_interval,
+            **_mqtt_kwargs(args),
+        )
+        next_retention = time.monotonic() + RETENTION_EVERY
+        ingest.start()
+        try:
+            while not stop.wait(0.5):
+                if retain is not None and time.monotonic() >= next_retention:
+                    next_retention = time.monotonic() + RETENTION_EVERY
+                    _retain(ingest.writer.retain, retain)
+                if ingest.fatal and not ingest.connected:
+                    # bad credentials, not authorised, banned: retrying will not help
+                    raise MQTTError(
+                        f"{ingest.settings.url} refused the connection: {ingest.refused}"
+                    )
+                if not ingest.writer.alive:
+                    raise StoreError(f"{db}: the ingest worker stopped; see the log above")
+        finally:
+            stats = ingest.stop()
     finally:
         restore()
     log.info(

@@ -48,7 +48,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -135,6 +135,7 @@ class ProcessWriter:
         self._committed_seq = 0  # messages acknowledged by the worker, in submission order
         self._flush_id = 0
         self._flushed: dict[int, bool] = {}
+        self._retained: dict[int, tuple[bool, Any]] = {}
         self._stats: dict[str, Any] = {}
         self._closing = False
         self._dead: str | None = None
@@ -240,6 +241,10 @@ class ProcessWriter:
                     self._stats = msg[3]
                     self._flushed[msg[1]] = msg[2]
                     self._cond.notify_all()
+            elif kind == "retained":
+                with self._cond:
+                    self._retained[msg[1]] = (msg[2], msg[3])
+                    self._cond.notify_all()
             elif kind == "error":
                 self._died(msg[1])
                 return
@@ -302,6 +307,47 @@ class ProcessWriter:
                     return False
                 self._cond.wait(0.5 if remaining is None else min(remaining, 0.5))
             return self._flushed.pop(fid)
+
+    def retain(self, older_than: timedelta, timeout: float | None = 600.0) -> int:
+        """Delete old data in the worker's store (see :meth:`Store.retain`).
+
+        Parameters
+        ----------
+        older_than : timedelta
+            Keep what is newer than now minus this.
+        timeout : float, optional
+            Seconds to wait for the worker's answer.
+
+        Returns
+        -------
+        int
+            Readings deleted.
+
+        Raises
+        ------
+        StoreError
+            When the worker cannot delete (its message is included), died, or did not answer.
+        """
+        with self._cond:
+            if self._dead:
+                raise StoreError(f"{self.path}: the ingest worker died: {self._dead}")
+            self._flush_id += 1
+            rid = self._flush_id
+        with self._send_lock:
+            self._send(("retain", rid, older_than.total_seconds()))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while rid not in self._retained:
+                if self._dead:
+                    raise StoreError(f"{self.path}: the ingest worker died: {self._dead}")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise StoreError(f"{self.path}: retention did not finish in {timeout:g} s")
+                self._cond.wait(0.5 if remaining is None else min(remaining, 0.5))
+            ok, value = self._retained.pop(rid)
+        if not ok:
+            raise StoreError(str(value))
+        return int(value)
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Flush, stop the worker (it closes its store) and refuse further messages."""
@@ -426,6 +472,13 @@ def _worker_main(
             elif kind == "flush":
                 ok = writer.flush(msg[2])
                 send(("flushed", msg[1], ok, stats()))
+            elif kind == "retain":
+                try:
+                    deleted = store.retain(timedelta(seconds=msg[2]))
+                except Exception as err:  # reported to the caller; the ingest goes on
+                    send(("retained", msg[1], False, str(err)))
+                else:
+                    send(("retained", msg[1], True, deleted))
             elif kind == "close":
                 break
     except EOFError:
