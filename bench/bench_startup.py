@@ -129,6 +129,10 @@ def measure(
     """
     port = free_port()
     env = dict(os.environ, TWIN_CACHE_DIR=str(cache), PYTHONPATH=str(source))
+    # An installed package has its bytecode cached (pip compiles it, an editable install
+    # writes it on first import); this sandbox's PYTHONDONTWRITEBYTECODE would make every
+    # start compile twin's modules again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     cmd = [sys.executable, "-m", "twin", "demo", "--server", "--port", str(port)]
     cmd += ["--buildings", str(buildings), *extra]
     url = f"http://127.0.0.1:{port}/"

@@ -29,6 +29,7 @@ from twin.app import layout, panels, picking, render
 from twin.app.kiosk import Flight, KioskTour
 from twin.app.navigation import NavigationMixin
 from twin.app.present import card_view, legend_view, table_view
+from twin.app.startup import StartupSequence, coalesce_renders
 from twin.app.timeline import TIME_STEPS, TimelineMixin
 from twin.errors import SceneError
 from twin.scene.camera import look_at
@@ -55,6 +56,8 @@ MIN_REFRESH_SECONDS = 0.2
 STALE_CHECK_SECONDS = 10.0
 #: Rows shown at most in the sensor table.
 MAX_TABLE_ROWS = 200
+#: Size of the first server-side image, before the page reports the view's size.
+FIRST_FRAME_SIZE = (640, 360)
 
 
 class TwinApp(NavigationMixin, TimelineMixin):
@@ -96,6 +99,7 @@ class TwinApp(NavigationMixin, TimelineMixin):
         self.plotter = twin.plotter(off_screen=True)
         render.tune(self.plotter)
         self.lod = render.InteractiveLOD(self.plotter)
+        self.startup = StartupSequence(twin, self.plotter.render_window.Render)
         self.view: Any = None
         self._flight: Flight | None = None
         self._task: asyncio.Task | None = None
@@ -368,6 +372,7 @@ class TwinApp(NavigationMixin, TimelineMixin):
         """
         now = time.monotonic() if now is None else now
         s = self.state
+        self.startup.tick(self.server.protocol, now)
         self._play_step(REFRESH_SECONDS)
         new_stop = self.kiosk and self._tour_step(now)
         if self._flight is not None:
@@ -447,28 +452,21 @@ class TwinApp(NavigationMixin, TimelineMixin):
         if self._task is not None:
             return
         loop = asyncio.get_event_loop()
-        self._start_feeds()
+        self.startup.on_ready()
         render.quick_image_delivery(self.server.protocol)
+        self.startup.coalesce(coalesce_renders(self.server.protocol, loop))
         self._wake = asyncio.Event()
-        if self.twin.writer is not None:
-            # the writer thread commits a batch: wake the loop at once instead of polling
+        # the writer thread commits a batch: wake the loop at once instead of polling (also
+        # for a writer that starts later, when a database that was down opens)
+        with contextlib.suppress(SceneError):  # a twin without a data side
             self.twin.add_listener(lambda *_: loop.call_soon_threadsafe(self._wake.set))
+        # The first image a browser gets is rendered at the window's size, before the page
+        # tells its own: make it a small one (fast to render, encode and send); the page's
+        # size follows at once. Render once while the browser loads the page's scripts.
+        if not self.local_rendering:
+            self.plotter.render_window.SetSize(*FIRST_FRAME_SIZE)
+        loop.call_later(0.05, self.startup.warm_up)
         self._task = loop.create_task(self._loop())
-
-    def _start_feeds(self) -> None:
-        """Start the twin's feeds and search index if it was opened with ``start_feeds=False``.
-
-        A failure is logged and shown by the status banner (``Twin.status``), never raised.
-        """
-        try:
-            self.twin.start_feeds()
-        except SceneError:
-            pass  # a twin without a data side (tests, notebooks): nothing to start
-        except Exception:
-            log.exception("starting the sensor feeds failed")
-        prepare = getattr(self.twin, "prepare_search", None)
-        if prepare is not None:
-            prepare()
 
     async def _loop(self) -> None:
         while True:

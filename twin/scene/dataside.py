@@ -48,8 +48,14 @@ class DataSideMixin:
         """
         return True if self._services is None else self._services.history_ready
 
-    def start_feeds(self) -> bool:
+    def start_feeds(self, *, simulator: bool = True, ingests: bool = True) -> bool:
         """Start the simulator and MQTT ingests of a twin made with ``start_feeds=False``.
+
+        Parameters
+        ----------
+        simulator, ingests : bool
+            Which parts to start (each starts once): the app connects the ingests as soon
+            as it serves and starts the demo simulator's backfill after the first frame.
 
         Returns
         -------
@@ -63,13 +69,26 @@ class DataSideMixin:
         """
         if self._services is None:
             raise SceneError("this twin has no data side to start (opened without services)")
-        return self._services.start_feeds(self.config)
+        return self._services.start_feeds(self.config, simulator=simulator, ingests=ingests)
 
     def add_listener(self, callback: Callable[..., None]) -> None:
-        """Call ``callback(batch_info)`` after each batch the writer commits."""
-        if self._services is None or self._services.writer is None:
+        """Call ``callback(batch_info)`` after each batch the writer commits.
+
+        Also for a writer that starts later, when a database down at start-up opens.
+
+        Raises
+        ------
+        SceneError
+            For a twin without services.
+        """
+        if self._services is None:
             raise SceneError("this twin has no writer (opened without services)")
-        self._services.writer.add_listener(callback)
+        self._services.add_listener(callback)
+
+    @property
+    def database_open(self) -> bool:
+        """Whether the sensor database is open (False while it is down and retried)."""
+        return True if self._services is None else self._services.database_open
 
     def status(self) -> dict[str, Any]:
         """Return the health of the data side, for a banner in the UI.

@@ -3,6 +3,12 @@
 DuckDB allows one writing process, so the process showing the twin also runs the writer and
 whatever feeds it (the in-process simulator of the demo, or MQTT ingests); the UI reads through
 the same :class:`~twin.sensors.store.Store`.
+
+A database that cannot be opened at start-up because of an outage (held by another process,
+folder missing or unwritable; see :func:`twin.scene.outage.is_outage`) does not stop the
+twin: :func:`start_services` returns services around a :class:`~twin.scene.outage.LateStore`
+and retries in the background; once the database opens, the writer and the requested feeds
+start and the ``on_open`` callbacks run.
 """
 
 from __future__ import annotations
@@ -10,15 +16,18 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from twin.errors import SceneError
+from twin.errors import SceneError, StoreError
 from twin.geodata.city import City
 from twin.scene.config import FeedConfig, SceneConfig
+from twin.scene.outage import LateStore, Retry, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +51,14 @@ class Services:
     temp_dir : pathlib.Path or None
         A temporary folder holding the demo database, removed on :meth:`close`.
     feeds_started : bool
-        Whether :meth:`start_feeds` ran.
+        Whether both the simulator and the ingests were started by :meth:`start_feeds`
+        (for a database still down: requested, to start as soon as it opens).
+    simulator_requested, ingests_requested : bool
+        The same for each part.
     has_simulator : bool
         Whether the scene has a simulator (started or not yet).
+    retry : twin.scene.outage.Retry or None
+        The thread opening a database that was down at start-up.
     """
 
     store: Any
@@ -54,7 +68,31 @@ class Services:
     ingests: list[Any] = field(default_factory=list)
     temp_dir: Path | None = None
     feeds_started: bool = False
+    simulator_requested: bool = False
+    ingests_requested: bool = False
     has_simulator: bool = False
+    retry: Retry | None = None
+    cfg: SceneConfig | None = None
+    _listeners: list[Callable[..., None]] = field(default_factory=list)
+    _on_open: list[Callable[[], None]] = field(default_factory=list)
+    _lock: threading.RLock = field(default_factory=threading.RLock)
+
+    @property
+    def database_open(self) -> bool:
+        """Whether the sensor database is open (False while a retry waits for it)."""
+        return getattr(self.store, "is_open", True)
+
+    def add_listener(self, callback: Callable[..., None]) -> None:
+        """Call ``callback(batch_info)`` after each commit, also of a writer started later."""
+        with self._lock:
+            self._listeners.append(callback)
+            if self.writer is not None:
+                self.writer.add_listener(callback)
+
+    def on_open(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (on the retry thread) when a database that was down opens."""
+        with self._lock:
+            self._on_open.append(callback)
 
     def status(self) -> dict[str, Any]:
         """Return the health of the data side, for a banner in the UI.
@@ -106,36 +144,96 @@ class Services:
         the time slider does not yet reach back the whole history.
         """
         if self.simulator is None:  # True unless the scene's simulator is yet to start
-            return not (self.has_simulator and not self.feeds_started)
+            return not (self.has_simulator and not self.simulator_requested)
         event = getattr(self.simulator, "backfilled", None)
         return event is None or event.is_set()
 
-    def start_feeds(self, cfg: SceneConfig) -> bool:
-        """Start the scene's simulator and MQTT ingests (once; later calls do nothing).
+    def start_feeds(
+        self, cfg: SceneConfig, *, simulator: bool = True, ingests: bool = True
+    ) -> bool:
+        """Start the scene's simulator and MQTT ingests (each once; later calls do nothing).
 
         Parameters
         ----------
         cfg : SceneConfig
             The scene the services were opened for.
+        simulator : bool
+            Start the simulator (if the scene has one).
+        ingests : bool
+            Start the MQTT ingests (if the scene has feeds).
 
         Returns
         -------
         bool
-            Whether they were started by this call.
+            Whether anything was started (or, while the database is down, requested to start
+            as soon as it opens) by this call.
         """
-        if self.feeds_started:
-            return False
-        if self.writer is None:
-            raise SceneError(f"{cfg.path or 'scene'}: cannot start feeds without a writer")
-        self.feeds_started = True
-        if cfg.simulator is not None:
+        with self._lock:
+            todo = set()
+            if simulator and not self.simulator_requested:
+                todo.add("simulator")
+            if ingests and not self.ingests_requested:
+                todo.add("ingests")
+            if not todo:
+                return False
+            if self.writer is None and self.database_open:
+                raise SceneError(f"{cfg.path or 'scene'}: cannot start feeds without a writer")
+            self.simulator_requested |= "simulator" in todo
+            self.ingests_requested |= "ingests" in todo
+            self.feeds_started = self.simulator_requested and self.ingests_requested
+            if self.writer is not None:  # else they start when the database opens
+                self._start_feeds(cfg, todo)
+            return True
+
+    def _start_feeds(self, cfg: SceneConfig, parts: set[str]) -> None:
+        if "simulator" in parts and cfg.simulator is not None:
             self.simulator = _start_simulator(cfg, self.registry, self.writer)
-        for feed in cfg.feeds:
-            self.ingests.append(_start_ingest(feed, self.writer, self.registry))
-        return True
+        if "ingests" in parts:
+            for feed in cfg.feeds:
+                self.ingests.append(_start_ingest(feed, self.writer, self.registry))
+
+    def open_store(self, store: Any) -> None:
+        """Take the now open ``store`` in place of the :class:`LateStore`: start the writer,
+        the requested feeds and the ``on_open`` callbacks.
+
+        Parameters
+        ----------
+        store : twin.sensors.store.Store
+            The opened database.
+        """
+        assert self.cfg is not None
+        with self._lock:
+            if self.registry is not None:
+                try:
+                    store.upsert_devices(self.registry)
+                except BaseException:
+                    store.close()
+                    raise
+            if isinstance(self.store, LateStore):
+                self.store.attach(store)
+            else:
+                self.store = store
+            self.writer = _writer(store, self.cfg)
+            for callback in self._listeners:
+                self.writer.add_listener(callback)
+            requested = {
+                name
+                for name, wanted in (
+                    ("simulator", self.simulator_requested),
+                    ("ingests", self.ingests_requested),
+                )
+                if wanted
+            }
+            self._start_feeds(self.cfg, requested)
+            callbacks = list(self._on_open)
+        for callback in callbacks:
+            _quietly(callback, "announcing the opened database")
 
     def close(self) -> None:
         """Stop feeds, flush and stop the writer, close the store, remove a temp database."""
+        if self.retry is not None:
+            self.retry.stop()
+            self.retry = None
         for ingest in self.ingests:
             _quietly(ingest.stop, "stopping an MQTT ingest")
         self.ingests.clear()
@@ -172,40 +270,75 @@ def start_services(cfg: SceneConfig, *, start_feeds: bool = True) -> Services:
     Returns
     -------
     Services
-        Close it with :meth:`Services.close`.
+        Close it with :meth:`Services.close`. When the database is down (an outage, see
+        :func:`~twin.scene.outage.is_outage`), its store is a
+        :class:`~twin.scene.outage.LateStore` and a background retry opens it.
+
+    Raises
+    ------
+    SceneError, RegistryError, StoreError
+        For an invalid registry or a database file that is not a twin database.
     """
-    from twin.sensors.ingest import ack_tokens
     from twin.sensors.registry import Registry
-    from twin.sensors.store import Store
-    from twin.sensors.writer import Writer
 
     temp_dir = None
     db = cfg.database
     if db is None:
         temp_dir = Path(tempfile.mkdtemp(prefix="twin-"))
         db = temp_dir / "twin.duckdb"
-    else:
-        try:
-            db.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            where = f"{cfg.path}: database.path"
-            raise SceneError(f"{where}: cannot create {db.parent} ({err})") from err
     registry = Registry.load(cfg.registry) if cfg.registry is not None else None
-    store = Store(db)
     services = Services(
-        store=store, registry=registry, temp_dir=temp_dir, has_simulator=cfg.simulator is not None
+        store=None,
+        registry=registry,
+        temp_dir=temp_dir,
+        has_simulator=cfg.simulator is not None,
+        cfg=cfg,
     )
     try:
-        if registry is not None:
-            store.upsert_devices(registry)
-        # Ingests acknowledge MQTT messages only after the batch holding them is committed.
-        services.writer = Writer(store, on_commit=ack_tokens if cfg.feeds else None)
+        try:
+            store = _open_store(db, cfg)
+        except Exception as err:
+            if not is_outage(err):
+                raise
+            log.warning("sensor database unavailable, retrying in the background: %s", err)
+            services.store = LateStore(db, str(err))
+            services.retry = Retry(
+                lambda: services.open_store(_open_store(db, cfg)),
+                what=f"the sensor database {db}",
+            )
+            services.retry.start()
+        else:
+            services.store = store
+            services.open_store(store)
         if start_feeds:
             services.start_feeds(cfg)
     except BaseException:
         services.close()
         raise
     return services
+
+
+def _open_store(db: Path, cfg: SceneConfig) -> Any:
+    """Create the database folder and open the store (errors as :func:`start_services`)."""
+    from twin.sensors.store import Store
+
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        where = f"{cfg.path}: database.path" if cfg.path else "database"
+        raise StoreError(f"{where}: cannot create {db.parent} ({err})") from err
+    return Store(db)
+
+
+def _writer(store: Any, cfg: SceneConfig) -> Any:
+    from twin.sensors.writer import Writer
+
+    if not cfg.feeds:
+        return Writer(store)
+    from twin.sensors.ingest import ack_tokens
+
+    # Ingests acknowledge MQTT messages only after the batch holding them is committed.
+    return Writer(store, on_commit=ack_tokens)
 
 
 def _start_simulator(cfg: SceneConfig, registry: Any, writer: Any) -> Any:

@@ -131,8 +131,9 @@ class Twin(DataSideMixin, ViewMixin, PickingMixin):
         self.quantity = self.config.default_quantity
         self.time: pd.Timestamp | None = None
         self.values = pd.DataFrame()  # per-device values of the shown quantity (last refresh)
-        if services is not None and services.writer is not None:
-            services.writer.add_listener(lambda *_: self._new_data.set())
+        if services is not None:
+            services.add_listener(lambda *_: self._new_data.set())
+            services.on_open(self._new_data.set)  # a database that was down opened
         self.sync_devices()
 
     # ------------------------------------------------------------------ construction
@@ -166,7 +167,11 @@ class Twin(DataSideMixin, ViewMixin, PickingMixin):
         Returns
         -------
         Twin
-            Call :meth:`close` (or use it as a context manager) to stop the feeds.
+            Call :meth:`close` (or use it as a context manager) to stop the feeds. When the
+            database is down at start-up (locked by another process, folder missing), the
+            twin is returned all the same: queries fail with :class:`StoreError` (the UI
+            shows a banner) until a background retry opens it; see
+            :func:`~twin.scene.services.start_services`.
         """
         if city is None:
             city = load_city(cfg)
@@ -180,7 +185,8 @@ class Twin(DataSideMixin, ViewMixin, PickingMixin):
                 registry=services.registry,
                 services=services,
             )
-            twin.refresh()
+            if services.database_open:
+                twin.refresh()
         except BaseException:
             services.close()
             raise

@@ -1,0 +1,220 @@
+"""The order of start-up work: what the first frame needs first, the rest after it is shown.
+
+Measured on 2 cores with llvmpipe (``bench/bench_startup.py``): when the demo simulator's
+24-hour backfill and the search index started as soon as the server answered, they competed
+with the browser loading the page and with the first renders, and the city appeared seconds
+later. :class:`StartupSequence` therefore
+
+1. renders one frame as soon as the server is up, while the browser still loads the page's
+   scripts (the first render of a new OpenGL context compiles shaders and uploads the mesh,
+   which otherwise delays the first image the browser asks for),
+2. connects the MQTT ingests at once (cheap, and a live feed should not wait),
+3. starts the simulator and builds the search index :data:`SETTLE_SECONDS` after the first
+   image was handed to a browser, or :data:`DEFERRED_DEADLINE` seconds after the server came
+   up when no browser asks (a headless server, or a local-rendering client, which receives
+   geometry instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from twin.errors import SceneError
+
+log = logging.getLogger(__name__)
+
+#: Seconds after the server is up when deferred work starts even without a frame shown.
+DEFERRED_DEADLINE = 8.0
+#: Seconds between the first image and the start of the deferred work.
+SETTLE_SECONDS = 1.5
+
+
+def image_published(protocol: Any) -> bool:
+    """Whether the remote view has sent at least one image to a browser.
+
+    Parameters
+    ----------
+    protocol : wslink root protocol or None
+        ``server.protocol`` of the running trame server.
+
+    Returns
+    -------
+    bool
+        True once trame-vtk's image delivery recorded a published frame (its ``mtime``).
+    """
+    for link in getattr(protocol, "linkProtocols", None) or []:
+        views = getattr(link, "tracking_views", None)
+        if views and any(v.get("mtime", 0) for v in views.values()):
+            return True
+    return False
+
+
+def coalesce_renders(protocol: Any, loop: Any) -> Callable[[], None]:
+    """Render once for a burst of image requests, until the returned function is called.
+
+    When a page opens, trame-vtk's client sends a burst of requests (subscribe, two sizes,
+    a low interactive quality, the real size, the full quality, three image pushes) and the
+    server renders the whole city for each; no image leaves the server before the burst is
+    done, since the loop handles the queued requests first. Deferring each push to the loop
+    and dropping those already pending renders the city once, at the final size and
+    quality. Pushes of camera animations (mouse drags) are not touched.
+
+    Parameters
+    ----------
+    protocol : wslink root protocol or None
+        ``server.protocol`` of the running trame server.
+    loop : asyncio.AbstractEventLoop
+        The server's loop.
+
+    Returns
+    -------
+    callable
+        Restores trame-vtk's own behaviour (call once the first frame was sent).
+    """
+    restore: list[Callable[[], None]] = []
+    for link in getattr(protocol, "linkProtocols", None) or []:
+        if not hasattr(link, "push_render") or not hasattr(link, "tracking_views"):
+            continue
+        original = link.push_render
+        pending: dict[str, int] = {}
+
+        def push(
+            v_id: str,
+            ignore_animation: bool = False,
+            stale_count: int = 0,
+            *,
+            _original: Any = original,
+            _pending: dict[str, int] = pending,
+        ) -> None:
+            if ignore_animation:
+                _original(v_id, ignore_animation, stale_count)
+                return
+            if v_id in _pending:
+                _pending[v_id] = max(_pending[v_id], stale_count)
+                return
+            _pending[v_id] = stale_count
+
+            def run() -> None:
+                _original(v_id, False, _pending.pop(v_id, 0))
+
+            loop.call_soon(run)
+
+        link.push_render = push
+        restore.append(lambda _link=link: _link.__dict__.pop("push_render", None))
+
+    def undo() -> None:
+        for fn in restore:
+            fn()
+
+    return undo
+
+
+class StartupSequence:
+    """Start a served twin's work in the order that brings the first frame soonest.
+
+    Parameters
+    ----------
+    twin : twin.scene.twin.Twin
+        The scene (opened with ``start_feeds=False``).
+    render : callable
+        Renders one frame server-side (the warm-up).
+    deadline : float
+        Seconds after :meth:`on_ready` when the deferred work starts at the latest.
+    settle : float
+        Seconds after the first image was handed to the server's loop before the deferred
+        work starts (the image still has to be sent, and the page asks for a second one at
+        its own size).
+    clock : callable
+        Monotonic time source.
+    """
+
+    def __init__(
+        self,
+        twin: Any,
+        render: Callable[[], None],
+        *,
+        deadline: float = DEFERRED_DEADLINE,
+        settle: float = SETTLE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.twin = twin
+        self.render = render
+        self.deadline = deadline
+        self.clock = clock
+        self.ready_at: float | None = None
+        self.shown_at: float | None = None
+        self.settle = settle
+        self.deferred_started = False
+        self.warmed_up = False
+        self._undo: list[Callable[[], None]] = []
+
+    def coalesce(self, undo: Callable[[], None]) -> None:
+        """Keep ``undo`` (from :func:`coalesce_renders`) to call once the first frame is out."""
+        self._undo.append(undo)
+
+    def on_ready(self) -> None:
+        """Note that the server is up and connect the ingests (the warm-up follows)."""
+        self.ready_at = self.clock()
+        self._start(simulator=False, ingests=True)
+
+    def warm_up(self) -> None:
+        """Render one frame now, so the first image a browser asks for comes fast."""
+        if self.warmed_up:
+            return
+        self.warmed_up = True
+        started = self.clock()
+        try:
+            self.render()
+        except Exception:  # a failed warm-up costs time, not the page
+            log.exception("warm-up render failed")
+        log.debug("warm-up render %.0f ms", (self.clock() - started) * 1e3)
+
+    def tick(self, protocol: Any, now: float | None = None) -> bool:
+        """Start the deferred work once a frame was shown or the deadline passed.
+
+        Parameters
+        ----------
+        protocol : wslink root protocol or None
+            ``server.protocol``, to learn whether an image was sent.
+        now : float, optional
+            Monotonic time (default: the clock).
+
+        Returns
+        -------
+        bool
+            Whether the deferred work was started by this call.
+        """
+        if self.deferred_started or self.ready_at is None:
+            return False
+        now = self.clock() if now is None else now
+        if self.shown_at is None and image_published(protocol):
+            self.shown_at = now
+        shown = self.shown_at is not None
+        if shown and now - self.shown_at < self.settle:
+            return False  # the page's full-size frame follows the first one
+        if not shown and now - self.ready_at < self.deadline:
+            return False
+        self.deferred_started = True
+        for undo in self._undo:
+            undo()
+        self._undo.clear()
+        log.info(
+            "%s: starting the simulator and the search index",
+            "first frame sent" if shown else f"no frame asked for in {self.deadline:.0f} s",
+        )
+        self._start(simulator=True, ingests=True)
+        prepare = getattr(self.twin, "prepare_search", None)
+        if prepare is not None:
+            prepare()
+        return True
+
+    def _start(self, *, simulator: bool, ingests: bool) -> None:
+        try:
+            self.twin.start_feeds(simulator=simulator, ingests=ingests)
+        except SceneError:
+            pass  # a twin without a data side (tests, notebooks): nothing to start
+        except Exception:  # shown by the status banner (Twin.status), never raised
+            log.exception("starting the sensor feeds failed")
