@@ -346,6 +346,28 @@ def test_retention(filled):
     assert q.loc["co2", "n"] == ((df["time"] >= cutoff) & (df["quantity"] == "co2")).sum()
 
 
+def test_retention_horizon_keeps_deleted_messages_from_coming_back(tmp_path):
+    """A redelivery of a deleted message is not stored again (its dedup key went with it)."""
+    messages = history_messages(n_devices=2, steps=48)
+    path = tmp_path / "h.duckdb"
+    now = T0 + timedelta(hours=4)
+    cutoff = now - timedelta(hours=2)
+    old = [m for m in messages if m.time < cutoff]
+    new = [m for m in messages if m.time >= cutoff]
+    with Store(path) as store:
+        store.write(messages)
+        store.retain(timedelta(hours=2), now=now)
+        again = store.write(old + new)  # the broker redelivers everything
+        assert (again.stored, again.expired, again.duplicates) == (0, len(old), len(new))
+        assert store.counts()["raw_messages"] == len(new)
+        # An older retention run never moves the horizon back.
+        store.retain(timedelta(hours=10), now=now)
+    with Store(path) as store:  # the horizon survives reopening the file
+        assert store.write(old[:5]).expired == 5
+        late = uplink("dev-new", now, 1, [Reading("temperature", 20.0, "°C")])
+        assert store.write([late]).stored == 1
+
+
 def test_export_parquet(filled, tmp_path):
     store, df = filled
     path = tmp_path / "out" / "readings.parquet"

@@ -89,7 +89,9 @@ class Store:
                     f"{self.path}: cannot create the schema: {_first_line(err)}"
                 ) from err
         self._keys = DeviceKeys()
+        self._horizon: datetime | None = None
         try:
+            self._horizon = q.retained_before(self.cursor())
             self._keys.load(self.cursor())
         except duckdb.Error as err:
             self.close()
@@ -247,7 +249,7 @@ class Store:
             cur = self.cursor()
             try:
                 cur.execute("BEGIN")
-                result = write_batch(cur, messages, dead, self._keys)
+                result = write_batch(cur, messages, dead, self._keys, self._horizon)
                 cur.execute("COMMIT")
             except BaseException as err:
                 with contextlib.suppress(duckdb.Error):
@@ -448,11 +450,19 @@ class Store:
         -------
         int
             Number of readings deleted.
+
+        Notes
+        -----
+        The cutoff is remembered in the ``meta`` table: messages older than it that arrive
+        later (redeliveries of deleted messages, whose dedup keys went with them) are not
+        stored again; :meth:`write` counts them as ``expired``.
         """
         self._check_writable()
         with self._write_lock:
             try:
-                return q.retain(self.cursor(), older_than, now)
+                deleted = q.retain(self.cursor(), older_than, now)
+                self._horizon = q.retained_before(self.cursor())
+                return deleted
             except duckdb.Error as err:
                 raise StoreError(
                     f"{self.path}: cannot delete old sensor data: {_first_line(err)}"

@@ -409,6 +409,13 @@ def retain(cur: duckdb.DuckDBPyConnection, older_than: timedelta, now: datetime 
         cur.execute("DELETE FROM events WHERE time < ?", [cutoff])
         cur.execute("DELETE FROM dead_letters WHERE received_at < ?", [cutoff])
         cur.execute("DELETE FROM latest WHERE time < ?", [cutoff])
+        # Remember the horizon: a message older than it that arrives later (a redelivery of
+        # something deleted, a device replaying its log) is not stored again.
+        cur.execute(
+            "INSERT INTO meta VALUES ('retained_before', ?) ON CONFLICT (key) DO UPDATE "
+            "SET value = greatest(meta.value, excluded.value)",
+            [cutoff.astimezone(UTC).isoformat(timespec="microseconds")],
+        )
         cur.execute(
             "UPDATE latest SET first_time = s.first_time, n = s.n FROM ("
             "  SELECT device, quantity, min(time) AS first_time, count(*) AS n FROM readings"
@@ -422,6 +429,12 @@ def retain(cur: duckdb.DuckDBPyConnection, older_than: timedelta, now: datetime 
         cur.execute("ROLLBACK")
         raise
     return int(deleted)
+
+
+def retained_before(cur: duckdb.DuckDBPyConnection) -> datetime | None:
+    """Return the newest retention cutoff applied to this database (None: never retained)."""
+    rows = cur.execute("SELECT value FROM meta WHERE key = 'retained_before'").fetchall()
+    return datetime.fromisoformat(rows[0][0]) if rows else None
 
 
 def counts(cur: duckdb.DuckDBPyConnection) -> dict[str, int]:

@@ -38,6 +38,8 @@ class WriteResult:
         Uplink messages stored.
     duplicates : int
         Messages (uplinks and events) dropped because they were already stored.
+    expired : int
+        Messages dropped because they are older than the store's retention horizon.
     events : int
         Events stored.
     dead : int
@@ -54,6 +56,7 @@ class WriteResult:
 
     stored: int = 0
     duplicates: int = 0
+    expired: int = 0
     events: int = 0
     dead: int = 0
     readings: int = 0
@@ -129,8 +132,12 @@ def write_batch(
     messages: Sequence[Message],
     dead: Sequence[DeadLetter],
     keys: DeviceKeys,
+    horizon: datetime | None = None,
 ) -> WriteResult:
-    """Write one batch inside the caller's transaction; see :meth:`Store.write`."""
+    """Write one batch inside the caller's transaction; see :meth:`Store.write`.
+
+    Messages older than ``horizon`` (the last retention cutoff) are dropped, not stored.
+    """
     # 1. Dedup inside the batch, then against the database (same time window).
     seen: set[int] = set()
     candidates: list[tuple[int, Message]] = []
@@ -142,6 +149,10 @@ def write_batch(
             continue
         seen.add(uid)
         candidates.append((uid, m))
+    expired = 0
+    if horizon is not None and candidates:
+        kept = [(uid, m) for uid, m in candidates if m.time >= horizon]
+        expired, candidates = len(candidates) - len(kept), kept
     if candidates:
         existing = _existing_uids(cur, candidates)
         if existing:
@@ -250,6 +261,7 @@ def write_batch(
     return WriteResult(
         stored=n_up,
         duplicates=duplicates,
+        expired=expired,
         events=n_ev,
         dead=len(dead),
         readings=n_readings,

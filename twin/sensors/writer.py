@@ -120,6 +120,7 @@ class Writer:
             "received": 0,
             "stored": 0,
             "duplicates": 0,
+            "expired": 0,
             "rejected": 0,
             "events": 0,
             "readings": 0,
@@ -302,6 +303,7 @@ class Writer:
                 else:
                     s["stored"] += result.stored
                     s["duplicates"] += result.duplicates
+                    s["expired"] += result.expired
                     s["rejected"] += result.dead
                     s["events"] += result.events
                     s["readings"] += result.readings
