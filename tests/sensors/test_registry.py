@@ -202,6 +202,18 @@ def test_invalid_toml_names_file_and_key(tmp_path, text, message):
             "device_id,dev_eui\na,0011223344556677\nb,0011223344556677\n",
             r"line 3 \(b\): dev_eui 0011223344556677 is already used by 'a'",
         ),
+        (
+            "device_id,name,quantity\nx,Schule,co2\nx,Rathaus,temperature\n",
+            r"line 3, column name: 'Rathaus' contradicts line 2 \('Schule'\) for device 'x'",
+        ),
+        (
+            "device_id,lat,quantity\nx,49.48,co2\nx,49.5,temperature\n",
+            r"line 3, column lat: '49.5' contradicts line 2 \(49.48\)",
+        ),
+        (
+            "device_id,quantity,unit\nx,co2,ppm\nx,co2,%\n",
+            r"line 3, column quantity: 'co2' is listed twice for device 'x'",
+        ),
     ],
 )
 def test_invalid_csv_names_file_line_and_column(tmp_path, text, message):

@@ -270,13 +270,30 @@ def load_csv(path: Path) -> Registry:
         device_id = cells["device_id"]
         if not device_id:
             raise RegistryError(f"{path}: line {lineno}, column device_id: empty")
-        entry = entries.setdefault(device_id, {"id": device_id, "quantities": {}, "_line": lineno})
-        for key in ("dev_eui", "name", "kind", "building", "codec"):
-            if cells.get(key) and key not in entry:
-                entry[key] = cells[key]
-        for key in ("lat", "lon"):
-            if cells.get(key) and key not in entry:
-                entry[key] = _csv_float(cells[key], path, lineno, key)
+        entry = entries.setdefault(
+            device_id, {"id": device_id, "quantities": {}, "_line": lineno, "_lines": {}}
+        )
+        for key in ("dev_eui", "name", "kind", "building", "codec", "lat", "lon"):
+            if not cells.get(key):
+                continue
+            value = (
+                cells[key]
+                if key not in ("lat", "lon")
+                else _csv_float(cells[key], path, lineno, key)
+            )
+            if key in entry and entry[key] != value:
+                raise RegistryError(
+                    f"{path}: line {lineno}, column {key}: {cells[key]!r} contradicts line "
+                    f"{entry['_lines'][key]} ({entry[key]!r}) for device {device_id!r}; expected "
+                    "the same value on every row of a device, or the cell left empty"
+                )
+            entry[key] = value
+            entry["_lines"].setdefault(key, lineno)
+        if cells.get("quantity") in entry["quantities"]:
+            raise RegistryError(
+                f"{path}: line {lineno}, column quantity: {cells['quantity']!r} is listed twice "
+                f"for device {device_id!r}; expected one row per device and quantity"
+            )
         if cells.get("quantity"):
             spec: dict[str, Any] = {}
             if cells.get("unit"):
@@ -298,6 +315,7 @@ def load_csv(path: Path) -> Registry:
     registry = Registry(source=str(path))
     for entry in entries.values():
         line = entry.pop("_line")
+        entry.pop("_lines")
         where = f"{path}: line {line}"
         registry.add(_device(entry, where, {}), where=f"{where} ({entry['id']})")
     return registry
