@@ -235,6 +235,35 @@ def test_fault_share_is_honoured_and_faults_are_dead_letters(fmt):
             decode(m.topic, m.payload, registry=sim.registry)
 
 
+@pytest.mark.parametrize("fmt", ["ttn", "chirpstack"])
+def test_rejoins_are_join_events_and_restart_the_frame_counter(fmt, tmp_path):
+    from twin.sensors.store import Store
+
+    sim = Simulator(seed=3, joins=0.05, fmt=fmt)
+    msgs = list(sim.stream(MONDAY, rate=10.0, count=2000))
+    joins = [m for m in msgs if m.event == "join"]
+    ups = [m for m in msgs if m.event is None]
+    assert len(ups) == 2000 and 60 <= len(joins) <= 140
+    decoded = [decode(m.topic, m.payload, registry=sim.registry) for m in msgs]
+    for m, d in zip(msgs, decoded, strict=True):
+        if m.event == "join":
+            assert (d.kind, d.event_type, d.device_id) == ("event", "join", m.device_id)
+            assert not d.readings
+        else:
+            assert d.kind == "uplink" and d.f_cnt == m.f_cnt
+    # The uplink right after a join starts the session again at frame 1.
+    for i, m in enumerate(msgs[:-1]):
+        if m.event == "join":
+            nxt = msgs[i + 1]
+            assert nxt.device_id == m.device_id and nxt.f_cnt == 1 and nxt.time - m.time == 2.0
+    # Stored: the joins are events, never readings; a restarted counter is not a duplicate.
+    with Store(tmp_path / "j.duckdb") as store:
+        result = store.write(decoded)
+        assert (result.stored, result.events, result.duplicates) == (2000, len(joins), 0)
+        kinds = store.cursor().execute("SELECT DISTINCT event_type FROM events").fetchall()
+        assert kinds == [("join",)]
+
+
 def test_more_devices_than_the_registry_are_spread_over_the_city():
     sim = Simulator(seed=2, devices=90)
     assert len(sim) == 90
@@ -262,6 +291,8 @@ def test_bad_options_are_config_errors():
         Simulator(fmt="lora")
     with pytest.raises(ConfigError, match="faults"):
         Simulator(faults=1.5)
+    with pytest.raises(ConfigError, match="joins"):
+        Simulator(joins=-0.1)
     with pytest.raises(ConfigError, match="rate"):
         Simulator(rate=0)
 

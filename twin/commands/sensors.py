@@ -160,6 +160,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="F",
         help="share of malformed messages, 0–1 (default 0)",
     )
+    p.add_argument(
+        "--joins",
+        type=float,
+        default=0.0,
+        metavar="F",
+        help="share of uplinks preceded by a rejoin of their device (join event, frame "
+        "counter restarts), 0–1 (default 0)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.set_defaults(func=cmd_simulate, accepts_extra=False)
 
@@ -322,6 +330,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         faults=args.faults,
         rate=args.rate,
         devices=args.devices,
+        joins=args.joins,
     )
     log.info(
         "simulating %d devices at %g messages/s in %s format to %s",

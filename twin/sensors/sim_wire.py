@@ -356,6 +356,58 @@ def encode_chirpstack(
     return chirpstack_topic(up.application_id, up.dev_eui), _dump(body)
 
 
+def encode_join(
+    up: Uplink,
+    fmt: str,
+    *,
+    tenant: str = "ttn",
+    tenant_id: str = "52f14cd4-c6f1-4fbd-8f87-4025e1d49242",
+) -> tuple[str, bytes]:
+    """Encode the join (OTAA session start) that precedes ``up``, as the network server sends it.
+
+    The Things Stack v3: topic ``…/join`` with ``join_accept``; ChirpStack v4: ``event/join``
+    with ``devAddr``. The join happens at ``up.time`` (the caller puts the uplink after it).
+    """
+    tok = up.token
+    if fmt == "ttn":
+        body = {
+            "end_device_ids": {
+                "device_id": up.device_id,
+                "application_ids": {"application_id": up.application_id},
+                "dev_eui": up.dev_eui.upper(),
+                "join_eui": "70B3D57ED0000000",
+                "dev_addr": f"260B{(tok >> 40) & 0xFFFF:04X}",
+            },
+            "correlation_ids": [f"as:up:{ulid(up.time + 0.05, tok >> 8)}"],
+            "received_at": rfc3339(up.time + 0.05),
+            "join_accept": {
+                "session_key_id": base64.b64encode(
+                    ((tok >> 3) & ((1 << 128) - 1)).to_bytes(16, "big")
+                ).decode(),
+                "received_at": rfc3339(up.time + 0.03),
+            },
+        }
+        return ttn_topic(up.application_id, tenant, up.device_id, "join"), _dump(body)
+    body = {
+        "deduplicationId": uuid_text(tok ^ 0x5A5A5A5A),
+        "time": datetime.fromtimestamp(up.time, UTC).isoformat(),
+        "deviceInfo": {
+            "tenantId": tenant_id,
+            "tenantName": "Stadt Ludwigshafen",
+            "applicationId": up.application_id,
+            "applicationName": "twin-demo",
+            "deviceProfileId": uuid_text(int.from_bytes(up.dev_eui.encode()[:16], "big")),
+            "deviceProfileName": "Cayenne LPP",
+            "deviceName": up.device_id,
+            "devEui": up.dev_eui.lower(),
+            "deviceClassEnabled": "CLASS_A",
+            "tags": {},
+        },
+        "devAddr": f"01{(tok >> 40) & 0xFFFFFF:06x}",
+    }
+    return chirpstack_topic(up.application_id, up.dev_eui, "join"), _dump(body)
+
+
 #: Kinds of malformed messages :func:`corrupt` produces.
 FAULT_KINDS = (
     "truncated",

@@ -17,6 +17,7 @@ faults): the same seed, start time and rate give byte-identical messages.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import threading
@@ -40,7 +41,14 @@ from twin.sensors.sim_devices import (
 )
 from twin.sensors.sim_patterns import PATTERNS
 from twin.sensors.sim_run import SimulationRun
-from twin.sensors.sim_wire import Uplink, corrupt, encode_chirpstack, encode_lpp, encode_ttn
+from twin.sensors.sim_wire import (
+    Uplink,
+    corrupt,
+    encode_chirpstack,
+    encode_join,
+    encode_lpp,
+    encode_ttn,
+)
 
 __all__ = [
     "BUILT_AREA",
@@ -80,6 +88,8 @@ class SimMessage:
         Its frame counter.
     fault : str or None
         The kind of corruption (see :data:`twin.sensors.sim_wire.FAULT_KINDS`), or None.
+    event : str or None
+        ``"join"`` for a (re)join event instead of an uplink.
     """
 
     topic: str
@@ -88,6 +98,7 @@ class SimMessage:
     device_id: str
     f_cnt: int
     fault: str | None = None
+    event: str | None = None
 
 
 class Simulator:
@@ -118,6 +129,10 @@ class Simulator:
         Network-server application id (a name for TTN, a UUID for ChirpStack).
     tenant : str
         The Things Stack tenant (``ttn`` on The Things Network).
+    joins : float
+        Share (0–1) of uplinks preceded by a rejoin of their device (a reset, a battery
+        change): a join event two seconds earlier, and the frame counter starts again at 1.
+        Joins come on top of ``count``/``rate``.
 
     Examples
     --------
@@ -139,11 +154,14 @@ class Simulator:
         interval: float = 300.0,
         application_id: str | None = None,
         tenant: str = "ttn",
+        joins: float = 0.0,
     ) -> None:
         if fmt not in FORMATS:
             raise ConfigError(f"unknown simulator format {fmt!r}; expected one of {FORMATS}")
         if not 0.0 <= faults <= 1.0:
             raise ConfigError(f"faults must be a share between 0 and 1, not {faults}")
+        if not 0.0 <= joins <= 1.0:
+            raise ConfigError(f"joins must be a share between 0 and 1, not {joins}")
         if rate is not None and not rate > 0:
             raise ConfigError(f"rate must be a positive number of messages per second: {rate}")
         if not interval > 0:
@@ -180,6 +198,8 @@ class Simulator:
             DeviceSim(device, PATTERNS[device.kind], seed, i) for i, device in enumerate(playable)
         ]
         self._fault_rng = np.random.default_rng([seed, 999_999_999])
+        self.joins = float(joins)
+        self._join_rng = np.random.default_rng([seed, 888_888_888])
         self._run: SimulationRun | None = None
 
     def __len__(self) -> int:
@@ -192,8 +212,12 @@ class Simulator:
 
     # --- message generation -----------------------------------------------------------
 
-    def _message(self, index: int, t: float, values: dict[str, Any]) -> SimMessage:
+    def _messages(self, index: int, t: float, values: dict[str, Any]) -> list[SimMessage]:
+        """Return the uplink of device ``index`` at ``t``, after a join when it rejoins."""
         sim = self._sims[index]
+        join = self.joins > 0 and self._join_rng.random() < self.joins
+        if join:
+            sim.f_cnt = 0  # a new session counts frames from the start
         sim.f_cnt += 1
         frame, decoded = encode_lpp(values)
         up = Uplink(
@@ -211,6 +235,11 @@ class Simulator:
             token=int.from_bytes(sim.rng.bytes(16), "big"),
             spreading_factor=sim.spreading_factor,
         )
+        out = []
+        if join:
+            joined = dataclasses.replace(up, time=t - 2.0)
+            topic, payload = encode_join(joined, self.fmt, tenant=self.tenant)
+            out.append(SimMessage(topic, payload, t - 2.0, sim.device.device_id, 0, None, "join"))
         if self.fmt == "ttn":
             topic, payload = encode_ttn(up, tenant=self.tenant)
         else:
@@ -218,7 +247,8 @@ class Simulator:
         fault = None
         if self.faults > 0 and self._fault_rng.random() < self.faults:
             fault, payload = corrupt(payload, self.fmt, self._fault_rng)
-        return SimMessage(topic, payload, t, sim.device.device_id, sim.f_cnt, fault)
+        out.append(SimMessage(topic, payload, t, sim.device.device_id, sim.f_cnt, fault))
+        return out
 
     def stream(
         self,
@@ -263,7 +293,7 @@ class Simulator:
                     i = (first_round + r) * n + d
                     if count is not None and i >= count:
                         return
-                    yield self._message(d, t0 + i / rate, samples[d][r])
+                    yield from self._messages(d, t0 + i / rate, samples[d][r])
                     emitted += 1
             first_round += rounds
 
