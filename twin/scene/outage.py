@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 FIRST_DELAY = 0.5
 #: Longest wait between two attempts: a freed database is picked up within this.
 MAX_DELAY = 5.0
+#: Parts of DuckDB I/O error messages that waiting will not fix (a file that is not a
+#: database, or one written by an incompatible DuckDB).
+PERMANENT = ("not a valid duckdb database", "storage version", "corrupt", "serialization")
 
 
 def is_outage(err: BaseException) -> bool:
@@ -41,8 +44,9 @@ def is_outage(err: BaseException) -> bool:
     -------
     bool
         True for operating-system and DuckDB I/O errors (locked by another process, folder
-        missing or unwritable, disk full); False for anything else, such as a DuckDB file
-        that is not a twin database, which waiting will not fix.
+        missing or unwritable, disk full); False for anything else, such as a file that is
+        not a DuckDB database (:data:`PERMANENT`) or not a twin database, which waiting
+        will not fix.
     """
     if isinstance(err, StoreError):
         cause = err.__cause__
@@ -54,7 +58,10 @@ def is_outage(err: BaseException) -> bool:
             import duckdb
         except ImportError:  # pragma: no cover - duckdb is a dependency
             return False
-        return isinstance(cause, duckdb.IOException)
+        if not isinstance(cause, duckdb.IOException):
+            return False
+        text = str(cause).lower()
+        return not any(marker in text for marker in PERMANENT)
     return isinstance(err, OSError)
 
 

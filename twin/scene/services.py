@@ -209,10 +209,6 @@ class Services:
                 except BaseException:
                     store.close()
                     raise
-            if isinstance(self.store, LateStore):
-                self.store.attach(store)
-            else:
-                self.store = store
             self.writer = _writer(store, self.cfg)
             for callback in self._listeners:
                 self.writer.add_listener(callback)
@@ -225,6 +221,10 @@ class Services:
                 if wanted
             }
             self._start_feeds(self.cfg, requested)
+            if isinstance(self.store, LateStore):  # last: queries now reach a ready data side
+                self.store.attach(store)
+            else:
+                self.store = store
             callbacks = list(self._on_open)
         for callback in callbacks:
             _quietly(callback, "announcing the opened database")

@@ -27,7 +27,7 @@ import pandas as pd
 import pyvista as pv
 import shapely
 
-from twin.errors import SceneError
+from twin.errors import SceneError, StoreError
 from twin.geodata.city import City
 from twin.scene import cards, search
 from twin.scene.binding import bind_devices, device_table, devices_from_store
@@ -44,6 +44,8 @@ from twin.scene.view import ViewMixin
 
 log = logging.getLogger(__name__)
 
+#: Columns of :meth:`Twin.readings`.
+READING_COLUMNS = ("device", "quantity", "time", "value", "unit", "text", "key", "num", "age_s")
 #: Colour of sensor glyphs that do not measure the shown quantity.
 IDLE_GLYPH_RGB = (84, 94, 110)
 
@@ -320,8 +322,12 @@ class Twin(DataSideMixin, ViewMixin, PickingMixin):
         -------
         pandas.DataFrame
             The store's rows plus ``key`` (style key), ``num`` (numeric value, text values
-            mapped through the style), ``age_s`` (seconds before the shown time).
+            mapped through the style), ``age_s`` (seconds before the shown time). Empty
+            while a database that was down at start-up is not open yet (:meth:`refresh`
+            raises then, so the UI says why).
         """
+        if not self.database_open:
+            return pd.DataFrame({c: [] for c in READING_COLUMNS})
         df = self.store.latest() if self.time is None else self.store.as_of(self.time)
         ref = self.time if self.time is not None else pd.Timestamp.now(tz="UTC")
         return annotate(df, key_of=self.key_of, styles=self.styles, ref=ref)
@@ -345,6 +351,8 @@ class Twin(DataSideMixin, ViewMixin, PickingMixin):
         StoreError
             When the database does not answer (the colours stay as they were).
         """
+        if not self.database_open:
+            raise StoreError(f"{self.store.path}: sensor database unavailable; retrying")
         with self._lock:
             if self._new_data.is_set():
                 self._new_data.clear()
