@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 from trame.ui.vuetify3 import VAppLayout
 from trame.widgets import client, html
 from trame.widgets import vuetify3 as v3
-from trame_pyvista.widgets import PyVistaLocalView, PyVistaRemoteView
+from trame_pyvista.widgets import PyVistaRemoteView
 
+from twin.app import picking, render
 from twin.app.kiosk import RECONNECT_JS
 
 if TYPE_CHECKING:
@@ -121,8 +122,9 @@ def build(app: TwinApp) -> VAppLayout:
     """
     server, ctrl = app.server, app.server.controller
     server.state.trame__title = "Digitaler Zwilling Ludwigshafen"
-    server.state.client_only("view_down")
+    server.state.client_only("view_down", "view_up")
     server.state.view_down = [0, 0]
+    server.state.view_up = [0, 0]
     with VAppLayout(server, full_height=True) as page:
         client.Style(CSS)
         client.Script(RECONNECT_JS)
@@ -146,6 +148,7 @@ def build(app: TwinApp) -> VAppLayout:
                     raw_attrs=[
                         'data-testid="view3d"',
                         '@pointerdown="view_down = [$event.clientX, $event.clientY]"',
+                        '@pointerup="view_up = [$event.clientX, $event.clientY]"',
                         ":aria-label=\"labels['app.help_text']\"",
                     ],
                     click=(
@@ -174,13 +177,18 @@ def build(app: TwinApp) -> VAppLayout:
 def _view(app: TwinApp) -> None:
     ctrl = app.server.controller
     if app.local_rendering:
-        view = PyVistaLocalView(
+        # vtk.js picks in the browser; a drag (press and release apart) is not a click
+        moved = "Math.hypot(view_up[0] - view_down[0], view_up[1] - view_down[1])"
+        view = render.LocalView(
             app.plotter,
+            on_camera=app.on_camera,
             picking_modes=("['click']",),
-            click=(app.on_local_click, "[$event]"),
-            interactor_events=("twin_events", ["EndAnimation"]),
-            EndAnimation=ctrl.on_camera,
+            click=(
+                lambda event=None, moved=0.0: picking.select_local(app, event, moved),
+                f"[$event, {moved}]",
+            ),
         )
+        client.Script(view.script())  # colour patches in, the browser's camera out
     else:
         view = PyVistaRemoteView(
             app.plotter,

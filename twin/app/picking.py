@@ -1,16 +1,21 @@
-"""Server-side picking on the rendered scene: which building or sensor is under the mouse.
+"""Picking: which building or sensor is under the mouse, on the server or in the browser.
 
 A click in the browser arrives as display coordinates of the remote view. One hardware
 selection pass (``vtkHardwareSelector``) answers which actor and which cell lie under that
 pixel; the mesh's ``building`` cell array turns the cell into a row of the City table, and a
 z-buffer lookup gives the world point, from which the nearest sensor glyph is found. No
 geometry is traversed in Python, so picking costs one render whatever the city size.
+
+In local rendering vtk.js picks in the browser: its click event names the actor hit (its
+``remoteId``, the server object's id) and the world point; :func:`pick_local` turns a point
+on a glyph into the nearest sensor and a point on a building into its City row.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from vtkmodules.vtkCommonDataModel import vtkDataObject, vtkSelectionNode
@@ -35,6 +40,8 @@ class Pick:
         The VTK actor hit.
     cell : int or None
         The cell id hit within that actor's data set.
+    device : str or None
+        The device of a sensor glyph (local picks).
     """
 
     kind: str
@@ -42,6 +49,7 @@ class Pick:
     world: tuple[float, float, float] | None = None
     actor: object | None = None
     cell: int | None = None
+    device: str | None = None
 
 
 def display_position(event: dict, window_size: tuple[int, int]) -> tuple[float, float]:
@@ -138,3 +146,109 @@ def nearest(points: np.ndarray, target: tuple[float, float, float], *, max_dista
     d = np.hypot(points[:, 0] - target[0], points[:, 1] - target[1])
     i = int(np.argmin(d))
     return i if d[i] <= max_distance else -1
+
+
+#: Pixels the mouse may move between press and release for a click (more is a drag).
+CLICK_SLOP = 5.0
+
+
+def object_ids(plotter: Any) -> dict[str, str]:
+    """Return ``{vtk.js remote id: "building" | "sensor"}`` of the pickable actors.
+
+    Parameters
+    ----------
+    plotter : pyvista.Plotter
+        The app's plotter; buildings are actors with a ``building`` cell array (the city or
+        its tiles), sensors the actor named ``sensors``.
+
+    Returns
+    -------
+    dict
+        The ids trame-vtk gives these actors in the browser's scene.
+    """
+    from trame_vtk.modules.vtk.serializers.utils import reference_id
+
+    from twin.app.render import building_actors
+
+    ids = {reference_id(a): "building" for a in building_actors(plotter)}
+    sensors = plotter.actors.get("sensors")
+    if sensors is not None:
+        ids[reference_id(sensors)] = "sensor"
+    return ids
+
+
+def pick_local(
+    twin: Any, event: dict | None, ids: dict[str, str], *, glyph_slop: float = 2.5
+) -> Pick:
+    """Interpret a vtk.js click pick (local rendering) as a building or a sensor.
+
+    Parameters
+    ----------
+    twin : twin.scene.twin.Twin
+        The scene (footprints for buildings, glyph positions for sensors).
+    event : dict or None
+        The local view's click event: ``remoteId`` of the actor hit and ``worldPosition``;
+        None when nothing was hit.
+    ids : dict
+        From :func:`object_ids`.
+    glyph_slop : float
+        A point on a glyph maps to the nearest glyph centre within this many glyph radii.
+
+    Returns
+    -------
+    Pick
+        ``"sensor"`` with ``device``, ``"building"`` with ``row``, ``"other"`` (ground, a
+        context layer, or nothing found near the point) or ``"none"`` (the sky).
+    """
+    from twin.scene.render import GLYPH_RADIUS
+
+    if not event or event.get("worldPosition") is None:
+        return Pick("none")
+    world = tuple(float(v) for v in event["worldPosition"][:3])
+    kind = ids.get(str(event.get("remoteId", "")), "other")
+    if kind == "sensor":
+        centres = np.asarray(twin.device_positions(), dtype=float)
+        if len(centres):
+            d = np.linalg.norm(centres - np.asarray(world), axis=1)
+            d[~np.isfinite(d)] = np.inf
+            i = int(np.argmin(d))
+            if d[i] <= glyph_slop * GLYPH_RADIUS:
+                device = str(twin.devices["device"].iat[i])
+                return Pick("sensor", world=world, device=device)  # type: ignore[arg-type]
+        return Pick("other", world=world)  # type: ignore[arg-type]
+    if kind == "building":
+        row = twin.pick(*world)
+        if row is not None:
+            return Pick("building", row=int(row), world=world)  # type: ignore[arg-type]
+    return Pick("other", world=world)  # type: ignore[arg-type]
+
+
+def select_local(app: Any, event: dict | None = None, moved: float = 0.0) -> Pick:
+    """Handle a click in the local (vtk.js) view: open the card of what was hit.
+
+    Parameters
+    ----------
+    app : twin.app.app.TwinApp
+        The application (``select_device``, ``select_building``, ``close_card``).
+    event : dict or None
+        The vtk.js pick.
+    moved : float
+        Pixels the pointer moved between press and release; a drag is not a click.
+
+    Returns
+    -------
+    Pick
+        What was hit (``"none"`` for a drag).
+    """
+    app.user_input()
+    if float(moved or 0.0) > CLICK_SLOP:
+        return Pick("none")
+    hit = pick_local(app.twin, event, object_ids(app.plotter))
+    log.debug("local click: %s row=%s device=%s", hit.kind, hit.row, hit.device)
+    if hit.kind == "sensor" and hit.device:
+        app.select_device(hit.device)
+    elif hit.kind == "building" and hit.row is not None:
+        app.select_building(hit.row)
+    else:
+        app.close_card()
+    return hit
