@@ -44,7 +44,9 @@ def _each_once(db: Path, msgs) -> tuple[int, int]:
     return len(rows), dead
 
 
-def test_pipeline_decodes_stores_and_acks_everything(mosquitto, tmp_path):
+@pytest.mark.parametrize("share", [0.0, 0.5, 1.0], ids=["worker", "shared", "receiver"])
+def test_pipeline_decodes_stores_and_acks_everything(mosquitto, tmp_path, share):
+    """Wherever a message is decoded (worker, receiver or both), each is stored once."""
     sim = Simulator(seed=31)
     msgs = list(sim.stream(T0, rate=10.0, count=3000, chunk=256))
     bad = [(f"v3/app@ttn/devices/bad-{i}/up", b'{"end_device_ids": ') for i in range(40)]
@@ -53,7 +55,7 @@ def test_pipeline_decodes_stores_and_acks_everything(mosquitto, tmp_path):
         pairs.insert(i * 70, item)
     db = tmp_path / "pipe.duckdb"
     ingest = Ingest(str(db), url=mosquitto.url, topics=[TOPIC], client_id="pipe-1",
-                    stats_interval=0)  # fmt: skip
+                    stats_interval=0, receiver_decodes=share)  # fmt: skip
     assert isinstance(ingest.writer, ProcessWriter) and ingest.writer.alive
     with ingest:
         assert ingest.wait_connected(10)

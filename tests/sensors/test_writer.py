@@ -10,7 +10,7 @@ import pytest
 
 from tests.sensors.test_store import uplink
 from twin.errors import StoreError
-from twin.sensors.model import DeadLetter, Reading
+from twin.sensors.model import DeadLetter, Message, Reading
 from twin.sensors.store import Store
 from twin.sensors.writer import BatchInfo, Writer
 
@@ -227,3 +227,22 @@ def test_docstring_examples_run(module):
 
     result = doctest.testmod(importlib.import_module(module))
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_message_wire_form_round_trips_exactly():
+    """The pipeline ships receiver-decoded messages as ``to_wire`` tuples: nothing may change
+    (a redelivery decoded on the other side must get the same dedup key)."""
+    import pickle
+
+    from twin.sensors.decode import decode
+    from twin.sensors.simulator import Simulator
+    from twin.sensors.store_write import message_uid
+
+    for fmt in ("ttn", "chirpstack"):
+        sim = Simulator(seed=8, fmt=fmt, joins=0.2)
+        for m in sim.stream(datetime(2026, 6, 15, tzinfo=UTC), rate=5.0, count=300):
+            message = decode(m.topic, m.payload, registry=sim.registry)
+            back = Message.from_wire(pickle.loads(pickle.dumps(message.to_wire())))
+            assert back == message
+            assert message_uid(back) == message_uid(message)
+            assert all(type(r) is Reading for r in back.readings)

@@ -88,6 +88,10 @@ FATAL_REFUSALS = frozenset(
 FORMATS = ("auto", "ttn", "chirpstack", "chirpstack3", "generic")
 
 
+#: Default share of messages the receiver decodes in the two-process ingest.
+RECEIVER_DECODES = 0.0
+
+
 class AckToken:
     """What the Writer hands back in ``on_commit`` for one QoS 1 message."""
 
@@ -184,6 +188,11 @@ class Ingest:
         Minimum and maximum reconnect backoff in seconds.
     stats_interval : float
         Seconds between two INFO log lines with the counters (0: never).
+    receiver_decodes : float
+        With a path (two processes): the share of messages this process decodes itself
+        before handing them over, so that both processes share the decoding; the rest is
+        decoded by the worker. The receiving itself costs less CPU than decoding and storing,
+        so a share near half balances the two processes.
     max_rows, max_delay : int, float
         Batching of the ingest's own Writer (when given a Store or a path). A commit costs
         about 35 ms CPU whatever its size, so big batches (20,000 readings, some 6,000
@@ -211,6 +220,7 @@ class Ingest:
         stats_interval: float = 30.0,
         max_rows: int = 20_000,
         max_delay: float = 0.25,
+        receiver_decodes: float = RECEIVER_DECODES,
     ) -> None:
         if fmt not in FORMATS:
             raise ConfigError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -218,6 +228,8 @@ class Ingest:
             raise ConfigError(f"qos must be 0 or 1, not {qos!r}")
         if not topics:
             raise ConfigError("give at least one MQTT topic filter to subscribe to")
+        if not 0.0 <= receiver_decodes <= 1.0:
+            raise ConfigError(f"receiver_decodes must be a share 0–1, not {receiver_decodes!r}")
         if fmt == "generic" and (registry is None or not registry.routes):
             raise ConfigError("the generic format needs a registry with [[generic]] routes")
         self.settings = parse_url(url, ca_file=ca_file, password_file=password_file)
@@ -236,6 +248,8 @@ class Ingest:
         self.writer, self._owns_writer = self._writer_for(store_or_writer, max_rows, max_delay)
         #: The pipeline's hand-over of undecoded messages (None: decode here).
         self._submit_raw = getattr(self.writer, "submit_raw", None)
+        self.receiver_decodes = float(receiver_decodes)
+        self._share = 0.0
         self.client = make_client(
             self.settings,
             client_id=self.client_id,
@@ -456,9 +470,12 @@ class Ingest:
             topic = msg._topic.decode("utf-8", "replace")
             self._dead(topic, payload, "topic is not valid UTF-8", datetime.now(UTC), token)
             return
-        if self._submit_raw is not None:  # decoded in the pipeline's worker process
-            self._hand_over_raw(topic, payload, token)
-            return
+        if self._submit_raw is not None:  # the pipeline: the worker decodes, we help
+            self._share += self.receiver_decodes
+            if self._share < 1.0:
+                self._hand_over_raw(topic, payload, token)
+                return
+            self._share -= 1.0
         received = datetime.now(UTC)
         try:
             message = decode(

@@ -54,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.errors import StoreError
+from twin.sensors.model import Message
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,11 @@ class ProcessWriter:
         self._put((_RAW, topic, payload, received, None), token)
 
     def submit(self, message: Any, token: Any = None) -> None:
-        """Hand over an already decoded :class:`~twin.sensors.model.Message`."""
-        self._put((_MESSAGE, message, None, None, None), token)
+        """Hand over an already decoded :class:`~twin.sensors.model.Message`.
+
+        It travels as :meth:`~twin.sensors.model.Message.to_wire`'s tuple (cheap to pickle).
+        """
+        self._put((_MESSAGE, message.to_wire(), None, None, None), token)
 
     def submit_dead(self, dead: Any, token: Any = None) -> None:
         """Hand over a :class:`~twin.sensors.model.DeadLetter`."""
@@ -505,7 +509,10 @@ def _decode_into(
     fromts = datetime.fromtimestamp
     out: list[tuple[Any, int]] = []
     for seq, kind, a, payload, received, _ in items:
-        if kind in (_MESSAGE, _DEAD):
+        if kind == _MESSAGE:
+            out.append((Message.from_wire(a), seq))
+            continue
+        if kind == _DEAD:
             out.append((a, seq))
             continue
         received_at = fromts(received, UTC)
