@@ -58,6 +58,9 @@ STALE_CHECK_SECONDS = 10.0
 MAX_TABLE_ROWS = 200
 #: Size of the first server-side image, before the page reports the view's size.
 FIRST_FRAME_SIZE = (640, 360)
+#: Seconds after the server is up when the warm-up render runs: a page opened at once has
+#: fetched its scripts by then and parses them for about a second (measured in Chromium).
+WARM_UP_DELAY = 0.6
 
 
 class TwinApp(NavigationMixin, TimelineMixin):
@@ -462,10 +465,11 @@ class TwinApp(NavigationMixin, TimelineMixin):
             self.twin.add_listener(lambda *_: loop.call_soon_threadsafe(self._wake.set))
         # The first image a browser gets is rendered at the window's size, before the page
         # tells its own: make it a small one (fast to render, encode and send); the page's
-        # size follows at once. Render once while the browser loads the page's scripts.
+        # size follows at once. Render once while the browser parses the page's scripts
+        # (after it fetched them: the render holds the loop for a few hundred ms).
         if not self.local_rendering:
             self.plotter.render_window.SetSize(*FIRST_FRAME_SIZE)
-        loop.call_later(0.05, self.startup.warm_up)
+        loop.call_later(WARM_UP_DELAY, self.startup.warm_up)
         self._task = loop.create_task(self._loop())
 
     async def _loop(self) -> None:

@@ -9,6 +9,7 @@ default of ``--kiosk``). A host other than loopback needs ``--authKeyFile``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ipaddress
 import logging
 import socket
@@ -101,12 +102,23 @@ def run_demo(args: argparse.Namespace) -> int:
         Exit code.
     """
     options = trame_options(args.extra, kiosk=args.kiosk)
-    from twin.app.cache import demo_city
     from twin.scene.config import SceneConfig
+    from twin.scene.services import start_services_async
 
     cfg = SceneConfig.demo(buildings=args.buildings, seed=args.seed, speedup=args.speedup)
-    city, mesh = demo_city(buildings=args.buildings, seed=args.seed, use_cache=not args.no_cache)
-    return _serve(cfg, args, options, city=city, mesh=mesh)
+    # the database opens on a thread while the city is read from the cache
+    services = start_services_async(cfg, start_feeds=False)
+    try:
+        from twin.app.cache import demo_city
+
+        city, mesh = demo_city(
+            buildings=args.buildings, seed=args.seed, use_cache=not args.no_cache
+        )
+    except BaseException:
+        with contextlib.suppress(Exception):
+            services.result().close()
+        raise
+    return _serve(cfg, args, options, city=city, mesh=mesh, services=services)
 
 
 def run_serve(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
 
@@ -37,7 +38,7 @@ from twin.scene.dataside import DataSideMixin
 from twin.scene.painter import BuildingPainter, building_groups
 from twin.scene.picking import PickingMixin
 from twin.scene.render import context_meshes, glyph_mesh, glyph_positions
-from twin.scene.services import Services, load_city, start_services
+from twin.scene.services import Services, load_city, start_services_async
 from twin.scene.styles import Style, color_codes, legend, style_key, with_registry
 from twin.scene.values import annotate, per_building, per_device, to_utc
 from twin.scene.view import ViewMixin
@@ -148,6 +149,7 @@ class Twin(DataSideMixin, ViewMixin, PickingMixin):
         city: City | None = None,
         mesh: Any = None,
         start_feeds: bool = True,
+        services: Any = None,
     ) -> Twin:
         """Load (or generate) the City, build the mesh, start the data side, bind devices.
 
@@ -165,6 +167,11 @@ class Twin(DataSideMixin, ViewMixin, PickingMixin):
             writer; call :meth:`start_feeds` once the first frame is shown (the demo
             simulator's history backfill otherwise competes with the first render for the
             CPU).
+        services : Services or concurrent.futures.Future, optional
+            The data side if already started, or being started on a thread by
+            :func:`~twin.scene.services.start_services_async` (the demo opens its database
+            while the City is read from the cache). By default it is started here, on a
+            thread while the City loads.
 
         Returns
         -------
@@ -175,9 +182,16 @@ class Twin(DataSideMixin, ViewMixin, PickingMixin):
             shows a banner) until a background retry opens it; see
             :func:`~twin.scene.services.start_services`.
         """
+        if services is None:
+            services = start_services_async(cfg, start_feeds=start_feeds)
         if city is None:
-            city = load_city(cfg)
-        services = start_services(cfg, start_feeds=start_feeds)
+            try:
+                city = load_city(cfg)
+            except BaseException:
+                _close_services(services)
+                raise
+        if isinstance(services, Future):
+            services = services.result()
         try:
             twin = cls(
                 city,
@@ -443,3 +457,13 @@ class Twin(DataSideMixin, ViewMixin, PickingMixin):
         thread = threading.Thread(target=build, name="twin-search-index", daemon=True)
         thread.start()
         return thread
+
+
+def _close_services(services: Services | Future) -> None:
+    """Close services (waiting for them if still being started); errors are dropped."""
+    if isinstance(services, Future):
+        try:
+            services = services.result()
+        except Exception:  # already failed: nothing is open
+            return
+    services.close()
