@@ -51,9 +51,10 @@ from pathlib import Path
 
 import orjson
 import paho.mqtt.client as paho
+import psutil
 
 from twin.sensors.decode import decode
-from twin.sensors.ingest import Ingest
+from twin.sensors.ingest import RECEIVER_DECODES, Ingest
 from twin.sensors.mqtt import connect_properties
 from twin.sensors.simulator import Simulator
 from twin.sensors.store import Store
@@ -299,25 +300,53 @@ def fill_backlog(port: int, files: list[Path]) -> float:
     return sum(1 for f in files for _ in f.open("rb")) / seconds
 
 
-def drain_ours(port: int, files: list[Path], count: int, workdir: Path, pipeline: bool) -> dict:
+def cpu_snapshot() -> dict[int, tuple[str, float]]:
+    """CPU seconds used so far by this process and its children (broker, ingest worker)."""
+    me = psutil.Process()
+    out = {}
+    for proc in [me, *me.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            name = "receiver" if proc.pid == me.pid else proc.name()
+            if name.startswith("python"):
+                name = "worker"
+            out[proc.pid] = (name, t.user + t.system)
+    return out
+
+
+def cpu_per_message(before: dict, after: dict, count: int) -> dict[str, float]:
+    """CPU µs per message of each process kind between two snapshots."""
+    use: dict[str, float] = {}
+    for pid, (name, t) in after.items():
+        if name.startswith("mosquitto_pub"):
+            continue
+        use[name] = use.get(name, 0.0) + t - before.get(pid, (name, 0.0))[1]
+    return {name: seconds / max(count, 1) * 1e6 for name, seconds in use.items()}
+
+
+def drain_ours(port: int, files: list[Path], count: int, workdir: Path, pipeline: bool,
+               receiver_decodes: float = RECEIVER_DECODES) -> dict:  # fmt: skip
     """Queue ``count`` uplinks for the ingest's persistent session, then time the drain."""
     url = f"mqtt://127.0.0.1:{port}"
     target = _target(workdir, "backlog", pipeline)
     options = {"url": url, "topics": ["v3/+/devices/+/up"], "client_id": "bench-drain",
-               "stats_interval": 0}  # fmt: skip
+               "stats_interval": 0, "receiver_decodes": receiver_decodes}  # fmt: skip
     Ingest(target, **options).start(wait=10).stop()  # creates the session and subscription
     publish_rate = fill_backlog(port, files)
     ingest = Ingest(target, **options)
+    cpu0 = cpu_snapshot()
     t0 = time.monotonic()
     ingest.start(wait=10)
     while ingest.counters["acked"] < count and time.monotonic() - t0 < 300:
         time.sleep(0.05)
     seconds = time.monotonic() - t0
+    cpu = cpu_per_message(cpu0, cpu_snapshot(), count)
     stats = ingest.stop(flush_timeout=60)
     counts = _close(target)
     if counts.get("raw_messages", 0) != count:
         print(f"  WARNING: {counts.get('raw_messages', 0):,} of {count:,} uplinks stored")
-    return {"rate": stats["acked"] / seconds, "seconds": seconds, "publish": publish_rate}
+    return {"rate": stats["acked"] / seconds, "seconds": seconds, "publish": publish_rate,
+            "cpu": cpu}  # fmt: skip
 
 
 def drain_raw(port: int, files: list[Path], count: int) -> dict:
@@ -343,15 +372,18 @@ def drain_raw(port: int, files: list[Path], count: int) -> dict:
     first.loop_stop()
     publish_rate = fill_backlog(port, files)
     second = client()
+    cpu0 = cpu_snapshot()
     t0 = time.monotonic()
     second.connect("127.0.0.1", port, clean_start=False, properties=props)
     second.loop_start()
     while received[0] < count and time.monotonic() - t0 < 300:
         time.sleep(0.05)
     seconds = time.monotonic() - t0
+    cpu = cpu_per_message(cpu0, cpu_snapshot(), count)
     second.disconnect()
     second.loop_stop()
-    return {"rate": received[0] / seconds, "seconds": seconds, "publish": publish_rate}
+    return {"rate": received[0] / seconds, "seconds": seconds, "publish": publish_rate,
+            "cpu": cpu}  # fmt: skip
 
 
 def stage_costs(files: list[Path], n: int = 5000) -> dict[str, float]:
@@ -389,6 +421,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--modes", default="single,pipeline",
                         help="twin ingest modes to measure: single (one process, Store), "
                         "pipeline (decode and write in a second process)")  # fmt: skip
+    parser.add_argument("--receiver-decodes", type=float, default=RECEIVER_DECODES,
+                        help="pipeline: share of messages the receiving process decodes "
+                        f"itself (default {RECEIVER_DECODES})")  # fmt: skip
     parser.add_argument("--publish-lines", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--topic", help=argparse.SUPPRESS)
@@ -430,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 with broker(workdir) as port:
                     drained[mode] = drain_ours(port, backlog, n, workdir,
-                                               pipeline=mode == "pipeline")  # fmt: skip
+                                               pipeline=mode == "pipeline",
+                                               receiver_decodes=args.receiver_decodes)  # fmt: skip
     load1 = os.getloadavg()
     costs = stage_costs(files)
     names = {
@@ -455,6 +491,11 @@ def main(argv: list[str] | None = None) -> int:
         for key, r in drained.items():
             ratio = r["rate"] / draw if draw else float("nan")
             print(f"  {names[key]:56} {r['rate']:>10,.0f} {r['seconds']:>7.1f}s {ratio:>6.2f}")
+        print("  CPU per message while draining (µs; the machine has "
+              f"{os.cpu_count() * 1e6 / TARGET:.0f} µs per message at {TARGET:,}/s):")  # fmt: skip
+        for key, r in drained.items():
+            parts = ", ".join(f"{name} {us:.0f}" for name, us in sorted(r["cpu"].items()))
+            print(f"    {key:10} {parts}; total {sum(r['cpu'].values()):.0f}")
     best = max((r["rate"] for k, r in live.items() if k != "raw"), default=0.0)
     window = min((r["window"] for r in live.values()), default=0.0)
     print(f"target {TARGET:,}/s end to end sustained for {args.seconds:g} s: "
