@@ -102,6 +102,7 @@ def measure(
     timeout: float = 120.0,
     log: Path | None = None,
     extra: tuple[str, ...] = (),
+    verbose: bool = False,
 ) -> Startup:
     """Spawn ``python -m twin demo --server`` and time it until Chromium shows the city.
 
@@ -121,6 +122,8 @@ def measure(
         File receiving the server's output (default: discarded).
     extra : tuple of str
         More arguments for ``twin demo``.
+    verbose : bool
+        Run ``twin -v`` (INFO log lines in ``log``).
 
     Returns
     -------
@@ -133,7 +136,8 @@ def measure(
     # writes it on first import); this sandbox's PYTHONDONTWRITEBYTECODE would make every
     # start compile twin's modules again.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
-    cmd = [sys.executable, "-m", "twin", "demo", "--server", "--port", str(port)]
+    cmd = [sys.executable, "-m", "twin", *(["-v"] if verbose else []), "demo"]
+    cmd += ["--server", "--port", str(port)]
     cmd += ["--buildings", str(buildings), *extra]
     url = f"http://127.0.0.1:{port}/"
     out = log.open("ab") if log is not None else subprocess.DEVNULL

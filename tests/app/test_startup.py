@@ -1,0 +1,77 @@
+"""Start-up: the order of work (first frame first) and the figure a user feels.
+
+The figure is measured as ``bench/bench_startup.py`` does: from spawning ``python -m twin
+demo --server`` (city cached) until Chromium shows the city; the bound here is generous (CI
+machines are slower and busier than an idle developer machine, where it is about 4-5 s) so
+that only a real regression fails it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from bench.bench_startup import measure
+from tests.app.conftest import BUILDINGS
+
+#: Seconds from process start to the city in Chromium that fail the test (target: 5 s idle).
+STARTUP_BOUND = 12.0
+
+
+def test_deferred_work_waits_for_the_first_frame_or_the_deadline(tmp_path, monkeypatch):
+    from twin.app.cache import demo_city
+    from twin.app.startup import StartupSequence
+    from twin.scene.config import SceneConfig
+    from twin.scene.twin import Twin
+
+    monkeypatch.setenv("TWIN_CACHE_DIR", str(tmp_path))
+    city, mesh = demo_city(buildings=300, seed=0)
+    renders = []
+    now = [100.0]
+    cfg = SceneConfig.demo(buildings=300)
+    cfg.simulator = replace(cfg.simulator, history_hours=0.5)  # a short backfill
+    with Twin.from_config(cfg, city=city, mesh=mesh, start_feeds=False) as twin:
+        seq = StartupSequence(
+            twin, lambda: renders.append(1), deadline=8.0, settle=1.5, clock=lambda: now[0]
+        )
+        seq.on_ready()
+        assert twin._services.ingests_requested and not twin._services.simulator_requested
+        assert twin._services.simulator is None and not twin.history_ready
+        seq.warm_up()
+        seq.warm_up()
+        assert renders == [1]  # one warm-up render, not one per call
+        assert not seq.tick(None, now=107.9)  # no frame shown, deadline not reached
+        assert twin._services.simulator is None
+        assert seq.tick(None, now=108.0)  # headless: the deadline starts it
+        assert twin._services.simulator is not None
+        assert not seq.tick(None, now=200.0)  # once
+        assert twin.wait_ready(60)
+        assert twin.history_ready
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_first_frame_in_chromium_within_bound(browser, tmp_path):
+    cache, log = tmp_path / "cache", tmp_path / "server.log"
+    buildings = 20000
+    measure(browser, buildings=buildings, cache=cache, log=log)  # fills the cache
+    # the better of two runs: a passing load on a shared machine hits one, a regression both
+    runs = [measure(browser, buildings=buildings, cache=cache, log=log, verbose=True)]
+    runs.append(measure(browser, buildings=buildings, cache=cache, log=log, verbose=True))
+    best = min(runs, key=lambda r: r.first_frame)
+    assert best.answered < best.first_frame < STARTUP_BOUND, runs
+    text = log.read_text()
+    assert text.count("demo city from the cache") == 2, text[-3000:]  # both timed runs
+    # the server is stopped as soon as the city shows: the simulator's backfill had not
+    # started by then (it waits for the first frame instead of competing with it)
+    assert "starting the simulator" not in text, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_small_demo_first_frame(browser, tmp_path):
+    """The app tests' city size: the same path, a much smaller scene."""
+    result = measure(browser, buildings=BUILDINGS, cache=tmp_path / "cache")
+    assert result.first_frame < STARTUP_BOUND, result
