@@ -345,3 +345,92 @@ def test_kiosk_caption_values_belong_to_the_new_stop(demo_twin):
         assert len({values for _, values in captions}) > 1
     finally:
         kiosk.plotter.close()
+
+
+def test_local_colour_patch_carries_exactly_the_changed_cells(app):
+    """LocalView's patches, applied to what the browser had, give the mesh's new colours."""
+    from twin.app import render
+
+    view = render.LocalView(app.plotter)
+    s = app.state
+    s.quantity = "co2"
+    s.flush()
+    view._remember()  # what a browser has after a full update
+    before = {k: v.copy() for k, v in view._sent.items()}
+    assert view.colour_patch() == []  # nothing changed: nothing to send
+    # one building takes a new colour, as a reading would paint it
+    mesh = app.twin.mesh
+    colors = np.asarray(mesh.cell_data["colors"])
+    row = int(np.flatnonzero(app.twin.city.buildings["id"].to_numpy() == "demo/rathaus")[0])
+    cells = np.flatnonzero(np.asarray(mesh.cell_data["building"]) == row)
+    colors[cells] = (200, 10, 10, 255)
+    patches = view.colour_patch()
+    assert len(patches) == 1
+    patch = patches[0]
+    sent = np.frombuffer(patch["cells"], dtype="<i4")
+    np.testing.assert_array_equal(np.sort(sent), cells)
+    browser = before[patch["id"]].copy()
+    browser[sent] = np.frombuffer(patch["rgba"], dtype=np.uint8).reshape(-1, 4)
+    np.testing.assert_array_equal(browser, colors)
+    assert len(patch["rgba"]) + len(patch["cells"]) == 8 * len(cells)  # 8 bytes per cell
+    # a quantity switch recolours only the buildings with sensors: still a small patch
+    s.quantity = "temperature"
+    s.flush()
+    switched = {p["id"]: p for p in view.colour_patch()}
+    assert 0 < len(switched[patch["id"]]["cells"]) < 0.25 * 4 * len(colors)
+    # when most cells change (a new colour map for every building), the whole array goes
+    colors[:, 0] ^= 0xFF
+    whole = {p["id"]: p for p in view.colour_patch()}
+    assert whole[patch["id"]]["cells"] is None
+    np.testing.assert_array_equal(
+        np.frombuffer(whole[patch["id"]]["rgba"], dtype=np.uint8).reshape(-1, 4), colors
+    )
+    colors[:, 0] ^= 0xFF
+    s.quantity = "co2"
+    s.flush()
+    app.refresh(force=True)
+
+
+def test_local_pick_maps_a_glyph_point_to_its_sensor(app):
+    from twin.app import picking
+    from twin.scene.render import GLYPH_RADIUS
+
+    twin = app.twin
+    ids = picking.object_ids(app.plotter)
+    sensor_id = next(k for k, v in ids.items() if v == "sensor")
+    building_id = next(k for k, v in ids.items() if v == "building")
+    i = int(np.flatnonzero(twin.devices["device"].to_numpy() == "ls-co2-rathaus-ratssaal")[0])
+    centre = np.asarray(twin.device_positions()[i])
+    on_glyph = centre + np.array([0.0, 0.0, GLYPH_RADIUS])  # the top of the sphere
+    hit = picking.pick_local(twin, {"remoteId": sensor_id, "worldPosition": list(on_glyph)}, ids)
+    assert hit.kind == "sensor" and hit.device == "ls-co2-rathaus-ratssaal"
+    row = int(np.flatnonzero(twin.city.buildings["id"].to_numpy() == "demo/rathaus")[0])
+    roof = twin.building_position(row)
+    hit = picking.pick_local(twin, {"remoteId": building_id, "worldPosition": list(roof)}, ids)
+    assert hit.kind == "building" and hit.row == row
+    assert picking.pick_local(twin, None, ids).kind == "none"
+    ground = {"remoteId": "not-a-building", "worldPosition": list(roof)}
+    assert picking.pick_local(twin, ground, ids).kind == "other"  # a context layer
+    app.close_card()
+    assert picking.select_local(app, {"remoteId": sensor_id, "worldPosition": list(on_glyph)})
+    assert app.state.card["id"] == "ls-co2-rathaus-ratssaal"
+    dragged = picking.select_local(app, {"remoteId": building_id, "worldPosition": list(roof)}, 40)
+    assert dragged.kind == "none" and app.state.card["id"] == "ls-co2-rathaus-ratssaal"
+
+
+def test_browser_camera_drives_the_sensor_table(app):
+    from twin.app import render
+
+    view = render.LocalView(app.plotter, on_camera=app.on_camera)
+    app.reset_camera()
+    app.tick(app._flight.t0 + 10.0)
+    everything = len(app.state.sensors)
+    assert everything > 0
+    # the browser looks at empty sky: the table empties, and no camera goes back to it
+    view.sync_camera(
+        {"position": [0, 0, 90000.0], "focalPoint": [0, 0, 100000.0], "viewUp": [0, 1, 0]},
+        [800, 600],
+    )
+    assert app.state.sensors == []
+    assert tuple(app.plotter.window_size) == (800, 600)
+    assert view._pose() == view._browser_camera  # push_camera would send nothing
