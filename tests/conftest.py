@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Real third-party files (see SOURCES.md there); never copied into the repository.
@@ -14,6 +15,13 @@ REALDATA = Path(os.environ.get("TWIN_REALDATA", ROOT.parent / "shared" / "realda
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 os.environ.setdefault("PYVISTA_OFF_SCREEN", "true")
+
+# Property tests explore new random examples on every local run (that is how they find bugs);
+# on CI they replay a fixed set and have no per-example time limit, so that a red CI means a
+# regression, not a new random find or a slow shared machine.
+settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+if IN_CI:
+    settings.load_profile("ci")
 
 
 def realdata_path(relative: str) -> Path:

@@ -72,7 +72,7 @@ def load_toml(path: Path) -> Registry:
         if not isinstance(entry, dict):
             raise RegistryError(f"{path}: devices[{i}]: expected a table")
         where = f"{path}: devices[{i}]"
-        registry.add(_device(entry, where, defaults), where=f"{where} ({entry.get('id')})")
+        registry.add(_device(entry, where, defaults), where=f"{where} ({_shown(entry.get('id'))})")
     routes_raw = data.get("generic", [])
     if not isinstance(routes_raw, list):
         raise RegistryError(f"{path}: generic: expected an array of tables ([[generic]])")
@@ -144,11 +144,17 @@ def _quantity(spec: Any, where: str, base: Quantity | None) -> Quantity:
     return Quantity(unit=unit, label=label, range=rng, thresholds=thresholds)
 
 
+def _shown(value: Any) -> str:
+    """Return a device id fit for a one-line error (its repr when it holds line breaks)."""
+    text = str(value)
+    return text if text.isprintable() and len(text) <= 80 else repr(text)[:80]
+
+
 def _device(entry: dict[str, Any], where: str, defaults: dict[str, Quantity]) -> Device:
     device_id = entry.get("id", entry.get("device_id"))
     if not isinstance(device_id, str) or not device_id.strip():
         raise RegistryError(f"{where}.id: expected a non-empty device id string")
-    where = f"{where} ({device_id})"
+    where = f"{where} ({_shown(device_id)})"
     for key, meant in _MISSPELT.items():
         if key in entry:
             raise RegistryError(f"{where}.{key}: unknown key; expected {meant!r}")
@@ -317,7 +323,7 @@ def load_csv(path: Path) -> Registry:
         line = entry.pop("_line")
         entry.pop("_lines")
         where = f"{path}: line {line}"
-        registry.add(_device(entry, where, {}), where=f"{where} ({entry['id']})")
+        registry.add(_device(entry, where, {}), where=f"{where} ({_shown(entry['id'])})")
     return registry
 
 
