@@ -194,8 +194,10 @@ class Services:
                 self.ingests.append(_start_ingest(feed, self.writer, self.registry))
 
     def open_store(self, store: Any) -> None:
-        """Take the now open ``store`` in place of the :class:`LateStore`: start the writer,
-        the requested feeds and the ``on_open`` callbacks.
+        """Use the now open ``store``: start the writer, the requested feeds, the callbacks.
+
+        The :class:`~twin.scene.outage.LateStore` standing in for it forwards to it from
+        then on (last of all, so that queries reach a data side that is complete).
 
         Parameters
         ----------
