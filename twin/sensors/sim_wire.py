@@ -290,6 +290,22 @@ def chirpstack_topic(application_id: str, dev_eui: str, event: str = "up") -> st
     return f"application/{application_id}/device/{dev_eui.lower()}/event/{event}"
 
 
+def _chirpstack_device(up: Uplink, tenant_id: str) -> dict[str, Any]:
+    """Return ChirpStack v4's ``deviceInfo`` object of a simulated device."""
+    return {
+        "tenantId": tenant_id,
+        "tenantName": "Stadt Ludwigshafen",
+        "applicationId": up.application_id,
+        "applicationName": "twin-demo",
+        "deviceProfileId": uuid_text(int.from_bytes(up.dev_eui.encode()[:16], "big")),
+        "deviceProfileName": "Cayenne LPP",
+        "deviceName": up.device_id,
+        "devEui": up.dev_eui.lower(),
+        "deviceClassEnabled": "CLASS_A",
+        "tags": {},
+    }
+
+
 def encode_chirpstack(
     up: Uplink, *, tenant_id: str = "52f14cd4-c6f1-4fbd-8f87-4025e1d49242"
 ) -> tuple[str, bytes]:
@@ -320,18 +336,7 @@ def encode_chirpstack(
     body: dict[str, Any] = {
         "deduplicationId": uuid_text(tok),
         "time": time_text,
-        "deviceInfo": {
-            "tenantId": tenant_id,
-            "tenantName": "Stadt Ludwigshafen",
-            "applicationId": up.application_id,
-            "applicationName": "twin-demo",
-            "deviceProfileId": uuid_text(int.from_bytes(up.dev_eui.encode()[:16], "big")),
-            "deviceProfileName": "Cayenne LPP",
-            "deviceName": up.device_id,
-            "devEui": up.dev_eui.lower(),
-            "deviceClassEnabled": "CLASS_A",
-            "tags": {},
-        },
+        "deviceInfo": _chirpstack_device(up, tenant_id),
         "devAddr": f"01{(tok >> 40) & 0xFFFFFF:06x}",
         "adr": True,
         "dr": 12 - up.spreading_factor,
@@ -391,18 +396,7 @@ def encode_join(
     body = {
         "deduplicationId": uuid_text(tok ^ 0x5A5A5A5A),
         "time": datetime.fromtimestamp(up.time, UTC).isoformat(),
-        "deviceInfo": {
-            "tenantId": tenant_id,
-            "tenantName": "Stadt Ludwigshafen",
-            "applicationId": up.application_id,
-            "applicationName": "twin-demo",
-            "deviceProfileId": uuid_text(int.from_bytes(up.dev_eui.encode()[:16], "big")),
-            "deviceProfileName": "Cayenne LPP",
-            "deviceName": up.device_id,
-            "devEui": up.dev_eui.lower(),
-            "deviceClassEnabled": "CLASS_A",
-            "tags": {},
-        },
+        "deviceInfo": _chirpstack_device(up, tenant_id),
         "devAddr": f"01{(tok >> 40) & 0xFFFFFF:06x}",
     }
     return chirpstack_topic(up.application_id, up.dev_eui, "join"), _dump(body)
