@@ -7,11 +7,11 @@ camera's view, the live values near a tour stop, whether the demo still loads it
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from twin.app import render
 from twin.scene.i18n import t
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def sensors_in_view(twin: Any, plotter: Any, lang: str) -> list[dict] | None:
         :meth:`Twin.sensors_table` rows; None when the store does not answer.
     """
     devices = twin.devices["device"].to_numpy()
-    visible = render.in_view(plotter, twin.device_positions())
+    visible = in_view(plotter, twin.device_positions())
     try:
         return twin.sensors_table(lang, devices=list(devices[visible]))
     except Exception as err:
@@ -112,3 +112,33 @@ def device_positions(twin: Any) -> dict[str, tuple[float, float, float]]:
 def history_loading(twin: Any) -> bool:
     """Return whether the demo simulator still backfills its history (the UI says so)."""
     return not getattr(twin, "history_ready", True)
+
+
+def in_view(plotter: Any, points: Sequence[Any]) -> np.ndarray:
+    """Return which points lie inside the camera's view frustum.
+
+    Parameters
+    ----------
+    plotter : pyvista.Plotter
+        The plotter whose active camera is tested.
+    points : sequence
+        ``(x, y, z)`` in local coordinates, or None (never in view).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask, one entry per point.
+    """
+    n = len(points)
+    mask = np.zeros(n, dtype=bool)
+    known = np.array([p is not None for p in points], dtype=bool)
+    if not known.any():
+        return mask
+    xyz = np.array([p for p in points if p is not None], dtype=float)[:, :3]
+    width, height = plotter.window_size
+    planes = np.zeros(24)
+    plotter.renderer.GetActiveCamera().GetFrustumPlanes(width / max(height, 1), planes)
+    planes = planes.reshape(6, 4)
+    inside = np.all(xyz @ planes[:, :3].T + planes[:, 3] >= 0.0, axis=1)
+    mask[np.flatnonzero(known)] = inside
+    return mask

@@ -181,36 +181,6 @@ def copy_colors(full: pv.PolyData, lite: pv.PolyData) -> None:
     lite.GetCellData().GetArray(name).Modified()
 
 
-def in_view(plotter: pv.Plotter, points: Sequence[Any]) -> np.ndarray:
-    """Which points lie inside the camera's view frustum.
-
-    Parameters
-    ----------
-    plotter : pyvista.Plotter
-        The plotter whose active camera is tested.
-    points : sequence
-        ``(x, y, z)`` in local coordinates, or None (never in view).
-
-    Returns
-    -------
-    numpy.ndarray
-        Boolean mask, one entry per point.
-    """
-    n = len(points)
-    mask = np.zeros(n, dtype=bool)
-    known = np.array([p is not None for p in points], dtype=bool)
-    if not known.any():
-        return mask
-    xyz = np.array([p for p in points if p is not None], dtype=float)[:, :3]
-    width, height = plotter.window_size
-    planes = np.zeros(24)
-    plotter.renderer.GetActiveCamera().GetFrustumPlanes(width / max(height, 1), planes)
-    planes = planes.reshape(6, 4)
-    inside = np.all(xyz @ planes[:, :3].T + planes[:, 3] >= 0.0, axis=1)
-    mask[np.flatnonzero(known)] = inside
-    return mask
-
-
 def quick_image_delivery(protocol: Any, *, delay: float = 0.1) -> int:
     """Re-render a stale remote-view image after ``delay`` seconds instead of 0.5 s.
 
@@ -397,8 +367,10 @@ class LocalView(PyVistaLocalView):
         Its scene may come from an older full state (arrays are fetched as they are now, but
         a patch sent between the two would be missing): one whole-array patch settles it.
         """
-        if not self.server.protocol or not self._shapes:
+        if not self.server.protocol:
             return
+        if not self._shapes:  # the page was built after the server started: no scene sent yet
+            self.full_update()
         patches = [
             {
                 "id": key,
