@@ -176,6 +176,7 @@ SIMPLE: dict[str, tuple[str, str]] = {
     "time.live": ("Zur aktuellen Zeit", "Back to now"),
     "legend.threshold": ("Warnwert", "Warning level"),
     "table.title": ("Messgeräte", "Measuring devices"),
+    "table.device": ("Messgerät", "Device"),
     "search.placeholder": ("Straße oder Gebäude suchen", "Find a street or building"),
     "time.play": ("Zeitraffer", "Fast forward"),
     "error.database": (
