@@ -289,7 +289,12 @@ class LocalView(PyVistaLocalView):
             mapper = actor.GetMapper() if hasattr(actor, "GetMapper") else None
             data = mapper.GetInput() if mapper is not None else None
             visible = actor.GetVisibility() if hasattr(actor, "GetVisibility") else True
-            if visible and data is not None and data.GetCellData().HasArray(COLOR_ARRAY):
+            if (
+                visible
+                and data is not None
+                and data.GetNumberOfCells()  # an empty mesh is not in the browser's scene
+                and data.GetCellData().HasArray(COLOR_ARRAY)
+            ):
                 out[f"{reference_id(mapper)}-dataset"] = pv.wrap(data)
         return out
 
@@ -474,7 +479,8 @@ LOCAL_JS = """
       T.patches += 1;
     }
     if (msg.hello) {
-      if (missed) setTimeout(hello, 500);  // the scene's arrays were still loading
+      // the scene's arrays were still loading: ask again (for a while)
+      if (missed && T.hellos < 20) setTimeout(hello, 500);
       else T.waiting = false;
     }
     return touched;
@@ -485,6 +491,7 @@ LOCAL_JS = """
   });
   const hello = () => {
     T.waiting = true;
+    T.hellos = (T.hellos || 0) + 1;
     window.trame.trigger('%HELLO%', []);
   };
   let timer = null;
@@ -511,6 +518,7 @@ LOCAL_JS = """
     const v = view();
     if (s && v && v !== bound && loaded(v)) {
       bound = v;
+      T.hellos = 0;
       v.interactor.onEndAnimation(report);
       v.interactor.onEndMouseWheel(report);
       hello();
