@@ -197,6 +197,9 @@ def main() -> int:
     p.add_argument("--buildings", type=int, default=20000, help="demo buildings (20000)")
     p.add_argument("--repeats", type=int, default=3, help="measurements per variant (3)")
     p.add_argument("--no-baseline", action="store_true", help="measure only the work tree")
+    p.add_argument(
+        "--baseline", default=BASELINE_COMMIT, help="commit to compare with (default: %(default)s)"
+    )
     args = p.parse_args()
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -208,11 +211,9 @@ def main() -> int:
     cache = Path(os.environ.get("TWIN_CACHE_DIR") or work / "cache")
     variants = {"ours": ROOT}
     if not args.no_baseline:
-        base = extract_commit(BASELINE_COMMIT, work / "baseline")
-        if base is None:
-            pass
-        else:
-            variants[f"baseline {BASELINE_COMMIT[:8]}"] = base
+        base = extract_commit(args.baseline, work / "baseline")
+        if base is not None:
+            variants[f"baseline {args.baseline[:8]}"] = base
     log = work / "server.log"
     load = os.getloadavg()
     print(f"server output: {log}")

@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 DEFERRED_DEADLINE = 8.0
 #: Seconds between the first image and the start of the deferred work.
 SETTLE_SECONDS = 1.5
+#: Seconds a deferred render waits, so that an image already published is sent first (the
+#: loop would otherwise render again before it writes the previous image to the socket).
+SEND_FIRST = 0.03
 
 
 def image_published(protocol: Any) -> bool:
@@ -60,7 +63,8 @@ def coalesce_renders(protocol: Any, loop: Any) -> Callable[[], None]:
     server renders the whole city for each; no image leaves the server before the burst is
     done, since the loop handles the queued requests first. Deferring each push to the loop
     and dropping those already pending renders the city once, at the final size and
-    quality. Pushes of camera animations (mouse drags) are not touched.
+    quality, after the previous image has gone out (:data:`SEND_FIRST`). Pushes of camera
+    animations (mouse drags) are not touched.
 
     Parameters
     ----------
@@ -100,7 +104,7 @@ def coalesce_renders(protocol: Any, loop: Any) -> Callable[[], None]:
             def run() -> None:
                 _original(v_id, False, _pending.pop(v_id, 0))
 
-            loop.call_soon(run)
+            loop.call_later(SEND_FIRST, run)
 
         link.push_render = push
         restore.append(lambda _link=link: _link.__dict__.pop("push_render", None))
