@@ -61,6 +61,8 @@ FIRST_FRAME_SIZE = (640, 360)
 #: Seconds after the server is up when the warm-up render runs: a page opened at once has
 #: fetched its scripts by then and parses them for about a second (measured in Chromium).
 WARM_UP_DELAY = 0.6
+#: Size of the warm-up render (its cost is the first render's set-up, not the pixels).
+WARM_UP_SIZE = (64, 64)
 
 
 class TwinApp(NavigationMixin, TimelineMixin):
@@ -102,7 +104,7 @@ class TwinApp(NavigationMixin, TimelineMixin):
         self.plotter = twin.plotter(off_screen=True)
         render.tune(self.plotter)
         self.lod = render.InteractiveLOD(self.plotter)
-        self.startup = StartupSequence(twin, self.plotter.render_window.Render)
+        self.startup = StartupSequence(twin, self._warm_up_render)
         self.view: Any = None
         self._flight: Flight | None = None
         self._task: asyncio.Task | None = None
@@ -471,6 +473,14 @@ class TwinApp(NavigationMixin, TimelineMixin):
             self.plotter.render_window.SetSize(*FIRST_FRAME_SIZE)
         loop.call_later(WARM_UP_DELAY, self.startup.warm_up)
         self._task = loop.create_task(self._loop())
+
+    def _warm_up_render(self) -> None:
+        """Render once at a tiny size: shaders compile and the mesh uploads, few pixels."""
+        window = self.plotter.render_window
+        size = window.GetSize()
+        window.SetSize(*WARM_UP_SIZE)
+        window.Render()
+        window.SetSize(*size)
 
     async def _loop(self) -> None:
         while True:
