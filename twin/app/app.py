@@ -29,7 +29,13 @@ from twin.app import layout, panels, picking, render
 from twin.app.kiosk import Flight, KioskTour
 from twin.app.navigation import NavigationMixin
 from twin.app.present import card_view, legend_view, table_view
-from twin.app.startup import StartupSequence, coalesce_renders
+from twin.app.startup import (
+    FIRST_FRAME_SIZE,
+    WARM_UP_DELAY,
+    StartupSequence,
+    coalesce_renders,
+    warm_up_render,
+)
 from twin.app.timeline import TIME_STEPS, TimelineMixin
 from twin.errors import SceneError
 from twin.scene.camera import look_at
@@ -56,13 +62,6 @@ MIN_REFRESH_SECONDS = 0.2
 STALE_CHECK_SECONDS = 10.0
 #: Rows shown at most in the sensor table.
 MAX_TABLE_ROWS = 200
-#: Size of the first server-side image, before the page reports the view's size.
-FIRST_FRAME_SIZE = (640, 360)
-#: Seconds after the server is up when the warm-up render runs: a page opened at once has
-#: fetched its scripts by then and parses them for about a second (measured in Chromium).
-WARM_UP_DELAY = 0.6
-#: Size of the warm-up render (its cost is the first render's set-up, not the pixels).
-WARM_UP_SIZE = (64, 64)
 
 
 class TwinApp(NavigationMixin, TimelineMixin):
@@ -104,7 +103,7 @@ class TwinApp(NavigationMixin, TimelineMixin):
         self.plotter = twin.plotter(off_screen=True)
         render.tune(self.plotter)
         self.lod = render.InteractiveLOD(self.plotter)
-        self.startup = StartupSequence(twin, self._warm_up_render)
+        self.startup = StartupSequence(twin, lambda: warm_up_render(self.plotter.render_window))
         self.view: Any = None
         self._flight: Flight | None = None
         self._task: asyncio.Task | None = None
@@ -473,14 +472,6 @@ class TwinApp(NavigationMixin, TimelineMixin):
             self.plotter.render_window.SetSize(*FIRST_FRAME_SIZE)
         loop.call_later(WARM_UP_DELAY, self.startup.warm_up)
         self._task = loop.create_task(self._loop())
-
-    def _warm_up_render(self) -> None:
-        """Render once at a tiny size: shaders compile and the mesh uploads, few pixels."""
-        window = self.plotter.render_window
-        size = window.GetSize()
-        window.SetSize(*WARM_UP_SIZE)
-        window.Render()
-        window.SetSize(*size)
 
     async def _loop(self) -> None:
         while True:

@@ -30,9 +30,30 @@ log = logging.getLogger(__name__)
 DEFERRED_DEADLINE = 8.0
 #: Seconds between the first image and the start of the deferred work.
 SETTLE_SECONDS = 1.5
+#: Size of the first server-side image, before the page reports the view's size.
+FIRST_FRAME_SIZE = (640, 360)
+#: Seconds after the server is up when the warm-up render runs: a page opened at once has
+#: fetched its scripts by then and parses them (measured in Chromium).
+WARM_UP_DELAY = 0.6
+#: Size of the warm-up render (its cost is the first render's set-up, not the pixels).
+WARM_UP_SIZE = (64, 64)
 #: Seconds a deferred render waits, so that an image already published is sent first (the
 #: loop would otherwise render again before it writes the previous image to the socket).
 SEND_FIRST = 0.03
+
+
+def warm_up_render(window: Any) -> None:
+    """Render once at :data:`WARM_UP_SIZE`: shaders compile and the mesh uploads, few pixels.
+
+    Parameters
+    ----------
+    window : vtkRenderWindow
+        The plotter's render window; its size is restored afterwards.
+    """
+    size = window.GetSize()
+    window.SetSize(*WARM_UP_SIZE)
+    window.Render()
+    window.SetSize(*size)
 
 
 def image_published(protocol: Any) -> bool:
