@@ -218,8 +218,10 @@ def test_sensor_table_follows_the_browser_camera(browser, server, tmp_path):
     context, page = _open(browser, server)
     try:
         page.get_by_role("button", name="Ansicht zurücksetzen").click()
-        page.wait_for_timeout(2500)
         count = "() => document.querySelectorAll('[data-testid=sensor-table] tr.twin-row').length"
+        # the whole city comes into view: most sensors are listed (poll, the machine may be slow)
+        page.wait_for_function(f"() => ({count})() >= 10", timeout=20000)
+        page.wait_for_timeout(1000)  # let the flight settle; the count is re-read below
         everything = page.evaluate(count)
         assert everything >= 10
         box = page.locator(VIEW).bounding_box()

@@ -349,9 +349,9 @@ def test_kiosk_caption_values_belong_to_the_new_stop(demo_twin):
 
 def test_local_colour_patch_carries_exactly_the_changed_cells(app):
     """LocalView's patches, applied to what the browser had, give the mesh's new colours."""
-    from twin.app import render
+    from twin.app import local_view
 
-    view = render.LocalView(app.plotter)
+    view = local_view.LocalView(app.plotter)
     s = app.state
     s.quantity = "co2"
     s.flush()
@@ -419,9 +419,9 @@ def test_local_pick_maps_a_glyph_point_to_its_sensor(app):
 
 
 def test_browser_camera_drives_the_sensor_table(app):
-    from twin.app import render
+    from twin.app import local_view
 
-    view = render.LocalView(app.plotter, on_camera=app.on_camera)
+    view = local_view.LocalView(app.plotter, on_camera=app.on_camera)
     app.reset_camera()
     app.tick(app._flight.t0 + 10.0)
     everything = len(app.state.sensors)

@@ -15,7 +15,7 @@ from trame.widgets import client, html
 from trame.widgets import vuetify3 as v3
 from trame_pyvista.widgets import PyVistaRemoteView
 
-from twin.app import picking, render
+from twin.app import local_view, picking
 from twin.app.kiosk import RECONNECT_JS
 from twin.app.stylesheet import CSS
 
@@ -95,7 +95,7 @@ def _view(app: TwinApp) -> None:
     if app.local_rendering:
         # vtk.js picks in the browser; a drag (press and release apart) is not a click
         moved = "Math.hypot(view_up[0] - view_down[0], view_up[1] - view_down[1])"
-        view = render.LocalView(
+        view = local_view.LocalView(
             app.plotter,
             on_camera=app.on_camera,
             picking_modes=("['click']",),
