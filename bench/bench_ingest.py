@@ -13,8 +13,11 @@ fresh broker with the same publishers:
 * raw: a bare paho-mqtt client with QoS 1 that only counts messages (paho acks at once).
 
 The figure is the sustained rate after a warm-up: acknowledged-after-commit uplinks per
-second for ours, received messages per second for raw, and their ratio. While the publishers
-run, both subscribers can only take what mosquitto_pub and the broker deliver; so the bench
+second for ours, received messages per second for raw, and their ratio. The publishers offer
+a steady load (``--offered``, the 15,000/s target by default; each mosquitto_pub is fed by a
+pacer process): unpaced, they fill the broker's queue for whichever subscriber is slower, and
+mosquitto 2.0 then slows down for everyone. On this 2-core machine the publishers and the
+broker take a large share of the CPU themselves, so the bench
 also queues a backlog (``--backlog``) at the broker for each subscriber's persistent session
 while it is away, and times the drain: that is the subscriber's own ceiling. (Keep the backlog
 near 100,000: mosquitto 2.0.11 drains a client's queue of a few hundred thousand messages
@@ -144,48 +147,67 @@ def publisher_kind() -> str:
     return "mosquitto_pub" if shutil.which("mosquitto_pub") else "python"
 
 
-def publishers(port: int, files: list[Path]) -> list[subprocess.Popen]:
-    """One ``mosquitto_pub -l -q 1`` per file, each on its own topic (or a Python one)."""
+def publishers(port: int, files: list[Path], rate: float = 0.0) -> list[subprocess.Popen]:
+    """One ``mosquitto_pub -l -q 1`` per file, each on its own topic (or a Python one).
+
+    With ``rate`` > 0 each file is fed through a pacer process at ``rate`` lines per second,
+    so that the broker is offered a steady load instead of everything at once (an unpaced
+    publisher fills the broker's queue for a slower subscriber, and mosquitto 2.0 then slows
+    down for everyone).
+    """
     procs = []
     python = publisher_kind() == "python"
     for i, path in enumerate(files):
         topic = TOPIC.format(app="bench", i=i)
         if python:
             cmd = [sys.executable, __file__, "--publish-lines", str(path), "--port", str(port),
-                   "--topic", topic]  # fmt: skip
+                   "--topic", topic, "--pace-rate", str(rate)]  # fmt: skip
             procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL))
             continue
-        with path.open("rb") as stdin:
-            procs.append(
-                subprocess.Popen(
-                    [
-                        shutil.which("mosquitto_pub"),
-                        "-h",
-                        "127.0.0.1",
-                        "-p",
-                        str(port),
-                        "-q",
-                        "1",
-                        "-M",
-                        "1000",
-                        "-l",
-                        "-t",
-                        topic,
-                    ],
-                    stdin=stdin,
-                    stdout=subprocess.DEVNULL,
-                )
+        cmd = [shutil.which("mosquitto_pub"), "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+               "-M", "1000", "-l", "-t", topic]  # fmt: skip
+        if rate > 0:
+            pacer = subprocess.Popen(
+                [sys.executable, __file__, "--pace", str(path), "--pace-rate", str(rate)],
+                stdout=subprocess.PIPE,
             )
+            procs.append(pacer)
+            procs.append(subprocess.Popen(cmd, stdin=pacer.stdout, stdout=subprocess.DEVNULL))
+            pacer.stdout.close()  # type: ignore[union-attr]  # mosquitto_pub holds it now
+            continue
+        with path.open("rb") as stdin:
+            procs.append(subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL))
     return procs
 
 
-def publish_lines(path: Path, port: int, topic: str) -> None:
+def pace(path: Path, rate: float) -> None:
+    """Write the lines of ``path`` to stdout at ``rate`` lines per second (10 ms slices)."""
+    out = sys.stdout.buffer
+    t0 = time.monotonic()
+    sent = 0
+    with path.open("rb") as lines:
+        while True:
+            due = int((time.monotonic() - t0) * rate) - sent
+            if due > 0:
+                chunk = [line for _, line in zip(range(due), lines, strict=False)]
+                if not chunk:
+                    break
+                out.write(b"".join(chunk))
+                out.flush()
+                sent += len(chunk)
+            time.sleep(0.01)
+
+
+def publish_lines(path: Path, port: int, topic: str, rate: float = 0.0) -> None:
     """The fallback publisher: each line of ``path`` as one QoS 1 message (paho, capped)."""
     from twin.sensors.mqtt import Publisher, parse_url
 
     publisher = Publisher(parse_url(f"mqtt://127.0.0.1:{port}", env={}), max_outstanding=1000)
+    t0 = time.monotonic()
     with publisher, path.open("rb") as lines:
-        for line in lines:
+        for n, line in enumerate(lines):
+            if rate > 0 and n > (time.monotonic() - t0) * rate:
+                time.sleep(n / rate - (time.monotonic() - t0))
             publisher.publish(topic, line.rstrip(b"\n"), qos=1)
 
 
@@ -231,12 +253,13 @@ def _close(target) -> dict:
     return counts
 
 
-def run_ours(port: int, files, total, seconds, warmup, workdir, pipeline: bool) -> dict:
+def run_ours(port: int, files, total, seconds, warmup, workdir, pipeline: bool,
+             rate: float = 0.0) -> dict:  # fmt: skip
     target = _target(workdir, "bench", pipeline)
     ingest = Ingest(target, url=f"mqtt://127.0.0.1:{port}", topics=["v3/+/devices/+/up"],
                     client_id="bench-ingest", stats_interval=0)  # fmt: skip
     ingest.start(wait=10)
-    procs = publishers(port, files)
+    procs = publishers(port, files, rate)
     try:
         rate, window, _ = sustained_rate(
             lambda: ingest.counters["acked"], procs, seconds, warmup, total
@@ -248,7 +271,7 @@ def run_ours(port: int, files, total, seconds, warmup, workdir, pipeline: bool) 
     return {"rate": rate, "window": window, "stats": stats, "counts": _close(target)}
 
 
-def run_raw(port: int, files, total, seconds, warmup) -> dict:
+def run_raw(port: int, files, total, seconds, warmup, rate: float = 0.0) -> dict:
     received = [0]
     subscribed = threading.Event()
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="bench-raw",
@@ -264,7 +287,7 @@ def run_raw(port: int, files, total, seconds, warmup) -> dict:
     client.loop_start()
     if not subscribed.wait(10):
         raise RuntimeError("raw subscriber did not subscribe")
-    procs = publishers(port, files)
+    procs = publishers(port, files, rate)
     try:
         rate, window, _ = sustained_rate(lambda: received[0], procs, seconds, warmup, total)
     finally:
@@ -424,12 +447,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--receiver-decodes", type=float, default=RECEIVER_DECODES,
                         help="pipeline: share of messages the receiving process decodes "
                         f"itself (default {RECEIVER_DECODES})")  # fmt: skip
+    parser.add_argument("--offered", type=float, default=TARGET, help="messages per second "
+                        "the publishers offer together while publishing (default the target, "
+                        f"{TARGET:,}; 0: as fast as they can)")  # fmt: skip
     parser.add_argument("--publish-lines", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--pace", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--pace-rate", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--topic", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.publish_lines:  # the fallback publisher's own process
-        publish_lines(args.publish_lines, args.port, args.topic)
+        publish_lines(args.publish_lines, args.port, args.topic, args.pace_rate)
+        return 0
+    if args.pace:  # a pacer feeding one mosquitto_pub
+        pace(args.pace, args.pace_rate)
         return 0
     if shutil.which("mosquitto") is None:
         print("mosquitto not found (apt-get install mosquitto): MQTT ingest not measured")
@@ -445,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     total = args.lines or int(TARGET * 1.1 * (args.seconds + args.warmup))
     files = lines_files(total, args.publishers, refresh=args.refresh)
     total = sum(1 for f in files for _ in f.open("rb"))
+    per_publisher = args.offered / len(files) if args.offered > 0 else 0.0
     load0 = os.getloadavg()
     live: dict[str, dict] = {}
     drained: dict[str, dict] = {}
@@ -452,11 +484,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         with broker(workdir) as port:
-            live["raw"] = run_raw(port, files, total, args.seconds, args.warmup)
+            live["raw"] = run_raw(port, files, total, args.seconds, args.warmup, per_publisher)
         for mode in modes:
             with broker(workdir) as port:
                 live[mode] = run_ours(port, files, total, args.seconds, args.warmup, workdir,
-                                      pipeline=mode == "pipeline")  # fmt: skip
+                                      pipeline=mode == "pipeline", rate=per_publisher)  # fmt: skip
         if args.backlog > 0:
             backlog = backlog_files(files, args.backlog, workdir)
             n = sum(1 for f in backlog for _ in f.open("rb"))
@@ -480,7 +512,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.cpu_count()} cores, load average {load0[0]:.1f} → {load1[0]:.1f}")  # fmt: skip
     print("twin ingest: QoS 1, decoded, committed to DuckDB, acknowledged after the commit")
     raw = live["raw"]["rate"]
-    print(f"while publishing, sustained over the window:{'msgs/s':>14} {'window':>8} {'ratio':>6}")
+    offered = f"{args.offered:,.0f}/s offered" if args.offered > 0 else "unpaced"
+    print(f"while publishing ({offered}), sustained over the window:")
+    print(f"  {'':56} {'msgs/s':>10} {'window':>8} {'ratio':>6}")
     for key, r in live.items():
         ratio = r["rate"] / raw if raw else float("nan")
         print(f"  {names[key]:56} {r['rate']:>10,.0f} {r['window']:>7.1f}s {ratio:>6.2f}")

@@ -239,26 +239,6 @@ class TwinApp(NavigationMixin, TimelineMixin):
         hit = self.select_at(x, y)
         log.debug("click at %.0f, %.0f: %s row=%s", x, y, hit.kind, hit.row)
 
-    def on_local_click(self, event: Any) -> None:
-        """Handle a click picked by vtk.js in local-rendering mode (world position known).
-
-        Parameters
-        ----------
-        event : dict or list
-            The local view's pick result(s), each with a ``worldPosition``.
-        """
-        self.user_input()
-        picks = event if isinstance(event, list) else [event]
-        for p in picks:
-            world = (p or {}).get("worldPosition")
-            if world is not None:
-                row = self.twin.pick(*world[:3])
-                if row is None:
-                    self.close_card()
-                else:
-                    self.select_building(row)
-                return
-
     def select_at(self, x: float, y: float) -> picking.Pick:
         """Select what lies under display position ``(x, y)`` and show its card.
 

@@ -49,12 +49,27 @@ def _num(v: Any) -> float | None:
 
 
 def _latest(twin: Twin) -> pd.DataFrame:
-    """Return :meth:`Twin.readings`, or an empty frame when the database does not answer."""
+    """Return :meth:`Twin.readings`, or an empty frame when the database does not answer.
+
+    The failure is logged once at WARNING (the banner tells the user), then at DEBUG: panels
+    refresh every few seconds and must not flood the log while the database is down.
+    """
+    global _warned
     try:
-        return twin.readings()
-    except Exception:  # database unavailable: the card still shows the building
-        log.warning("cannot read the latest values", exc_info=True)
+        frame = twin.readings()
+    except Exception as err:  # database unavailable: the card still shows the building
+        if _warned:
+            log.debug("cannot read the latest values: %s", err)
+        else:
+            log.warning("cannot read the latest values (logged once): %s", err)
+            _warned = True
         return pd.DataFrame()
+    _warned = False
+    return frame
+
+
+#: Whether the current database outage was logged at WARNING already.
+_warned = False
 
 
 def _reading_rows(twin: Twin, df: pd.DataFrame, device: str, lang: str) -> list[dict]:
