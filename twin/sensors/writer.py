@@ -142,11 +142,11 @@ class Writer:
         StoreError
             When the writer is closed.
         """
-        self._put(message, token, max(1, len(message.readings)))
+        self.submit_many([(message, token)])
 
     def submit_dead(self, dead: DeadLetter, token: Any = None) -> None:
         """Queue a dead letter; ``token`` comes back through ``on_commit``."""
-        self._put(dead, token, 1)
+        self.submit_many([(dead, token)])
 
     def submit_many(self, items: list[tuple[Message | DeadLetter, Any]]) -> None:
         """Queue many messages and dead letters, as ``(item, token)`` pairs, in one go.
@@ -162,7 +162,7 @@ class Writer:
         if not items:
             return
         now = time.monotonic()
-        rows = sum(max(1, len(i.readings)) if type(i) is Message else 1 for i, _ in items)
+        rows = sum(max(1, len(i.readings)) if isinstance(i, Message) else 1 for i, _ in items)
         with self._cond:
             while len(self._pending) >= self.max_queue and not self._closing:
                 self._cond.wait(0.1)
@@ -174,19 +174,6 @@ class Writer:
             self._submitted += len(items)
             self._stats["received"] += len(items)
             if self._pending_rows >= self.max_rows or was_empty:
-                self._cond.notify_all()
-
-    def _put(self, item: Message | DeadLetter, token: Any, rows: int) -> None:
-        with self._cond:
-            while len(self._pending) >= self.max_queue and not self._closing:
-                self._cond.wait(0.1)
-            if self._closing:
-                raise StoreError(f"{self.store.path}: the writer is closed")
-            self._pending.append((item, token, time.monotonic()))
-            self._pending_rows += rows
-            self._submitted += 1
-            self._stats["received"] += 1
-            if self._pending_rows >= self.max_rows or len(self._pending) == 1:
                 self._cond.notify_all()
 
     def add_listener(self, callback: Callable[[BatchInfo], None]) -> None:
