@@ -190,9 +190,10 @@ class Ingest:
         Seconds between two INFO log lines with the counters (0: never).
     receiver_decodes : float
         With a path (two processes): the share of messages this process decodes itself
-        before handing them over, so that both processes share the decoding; the rest is
-        decoded by the worker. The receiving itself costs less CPU than decoding and storing,
-        so a share near half balances the two processes.
+        before handing them over (as :meth:`~twin.sensors.model.Message.to_wire` tuples); the
+        worker decodes the rest. Meant to balance the two processes when the worker is the
+        bottleneck; on the 2-core development machine a share of 0.4 gave no reliable gain
+        (decoding in the receiver cost two to three times its cost alone), hence 0.
     max_rows, max_delay : int, float
         Batching of the ingest's own Writer (when given a Store or a path). A commit costs
         about 35 ms CPU whatever its size, so big batches (20,000 readings, some 6,000
