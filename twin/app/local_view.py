@@ -18,10 +18,10 @@ import numpy as np
 import pyvista as pv
 from trame_pyvista.widgets import PyVistaLocalView
 
+from twin.scene.painter import COLOR_ARRAY
+
 log = logging.getLogger(__name__)
 
-#: Name of the RGBA cell array the Twin's painter writes (buildings and sensor glyphs).
-COLOR_ARRAY = "colors"
 #: wslink topic of the colour patches of :class:`LocalView`.
 COLORS_TOPIC = "twin.local.colors"
 #: Above this share of changed cells a patch sends the whole array (no cell indices).
