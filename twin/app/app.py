@@ -32,6 +32,7 @@ from twin.app.present import card_view, legend_view, table_view
 from twin.app.startup import (
     FIRST_FRAME_SIZE,
     WARM_UP_DELAY,
+    WARM_UP_SOON,
     StartupSequence,
     coalesce_renders,
     warm_up_render,
@@ -432,7 +433,7 @@ class TwinApp(NavigationMixin, TimelineMixin):
         return panels.device_positions(self.twin)
 
     # ---------------------------------------------------------- life cycle
-    def _on_ready(self, **_: Any) -> None:
+    def _on_ready(self, *, warm_up_delay: float = WARM_UP_DELAY, **_: Any) -> None:
         if self._task is not None:
             return
         loop = asyncio.get_event_loop()
@@ -450,7 +451,7 @@ class TwinApp(NavigationMixin, TimelineMixin):
         # (after it fetched them: the render holds the loop for a few hundred ms).
         if not self.local_rendering:
             self.plotter.render_window.SetSize(*FIRST_FRAME_SIZE)
-        loop.call_later(WARM_UP_DELAY, self.startup.warm_up)
+        loop.call_later(warm_up_delay, self.startup.warm_up)
         self._task = loop.create_task(self._loop())
 
     async def _loop(self) -> None:
@@ -482,6 +483,16 @@ class TwinApp(NavigationMixin, TimelineMixin):
             self.twin.close()
         finally:
             self.plotter.close()
+
+    def begin(self) -> None:
+        """Start on a server that already runs (see :class:`twin.app.boot.Boot`).
+
+        The state (and with it the layout that replaces the loading page) goes to the
+        connected browsers at once; the warm-up render follows right after it was sent,
+        while the browsers mount the view.
+        """
+        self.start_state()
+        self._on_ready(warm_up_delay=WARM_UP_SOON)
 
     def serve(self, **kwargs: Any) -> None:
         """Start the trame server (blocking); keyword arguments go to ``server.start``."""

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from trame.ui.vuetify3 import VAppLayout
 from trame.widgets import client, html
 from trame.widgets import vuetify3 as v3
-from trame_pyvista.widgets import PyVistaRemoteView
+from trame.widgets.vtk import VtkRemoteView
 
-from twin.app import local_view, picking
+from twin.app import picking
 from twin.app.kiosk import RECONNECT_JS
 from twin.app.stylesheet import CSS
 
@@ -93,6 +93,8 @@ def build(app: TwinApp) -> VAppLayout:
 def _view(app: TwinApp) -> None:
     ctrl = app.server.controller
     if app.local_rendering:
+        from twin.app import local_view  # trame-pyvista (and ipywidgets): only for this mode
+
         # vtk.js picks in the browser; a drag (press and release apart) is not a click
         moved = "Math.hypot(view_up[0] - view_down[0], view_up[1] - view_down[1])"
         view = local_view.LocalView(
@@ -106,8 +108,11 @@ def _view(app: TwinApp) -> None:
         )
         client.Script(view.script())  # colour patches in, the browser's camera out
     else:
-        view = PyVistaRemoteView(
-            app.plotter,
+        # trame-vtk's view on the plotter's render window (trame-pyvista's wrapper adds
+        # nothing the app uses, and importing it costs ~0.2 s of start-up: ipywidgets)
+        view = VtkRemoteView(
+            app.plotter.render_window,
+            ref="view_twin",
             interactive_ratio=0.5,
             still_ratio=1,
             interactive_quality=50,

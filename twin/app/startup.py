@@ -35,6 +35,9 @@ FIRST_FRAME_SIZE = (640, 360)
 #: Seconds after the server is up when the warm-up render runs: a page opened at once has
 #: fetched its scripts by then and parses them (measured in Chromium).
 WARM_UP_DELAY = 0.6
+#: Seconds after the app was attached to a running server (:class:`twin.app.boot.Boot`) when
+#: the warm-up render runs: the state message with the new layout is written out first.
+WARM_UP_SOON = 0.02
 #: Size of the warm-up render (its cost is the first render's set-up, not the pixels).
 WARM_UP_SIZE = (64, 64)
 #: Seconds a deferred render waits, so that an image already published is sent first (the

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import ipaddress
 import logging
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,22 +105,28 @@ def run_demo(args: argparse.Namespace) -> int:
     """
     options = trame_options(args.extra, kiosk=args.kiosk)
     from twin.scene.config import SceneConfig
-    from twin.scene.services import start_services_async
 
     cfg = SceneConfig.demo(buildings=args.buildings, seed=args.seed, speedup=args.speedup)
-    # the database opens on a thread while the city is read from the cache
-    services = start_services_async(cfg, start_feeds=False)
-    try:
-        from twin.app.cache import demo_city
 
-        city, mesh = demo_city(
-            buildings=args.buildings, seed=args.seed, use_cache=not args.no_cache
-        )
-    except BaseException:
-        with contextlib.suppress(Exception):
-            services.result().close()
-        raise
-    return _serve(cfg, args, options, city=city, mesh=mesh, services=services)
+    def build() -> Any:
+        from twin.scene.services import start_services_async
+        from twin.scene.twin import Twin
+
+        # the database opens on a thread while the city is read from the cache
+        services = start_services_async(cfg, start_feeds=False)
+        try:
+            from twin.app.cache import demo_city
+
+            city, mesh = demo_city(
+                buildings=args.buildings, seed=args.seed, use_cache=not args.no_cache
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                services.result().close()
+            raise
+        return Twin.from_config(cfg, start_feeds=False, city=city, mesh=mesh, services=services)
+
+    return _serve(cfg, args, options, build)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -137,7 +145,14 @@ def run_serve(args: argparse.Namespace) -> int:
     options = trame_options(args.extra, kiosk=args.kiosk)
     from twin.scene.config import load_scene
 
-    return _serve(load_scene(args.scene), args, options)
+    cfg = load_scene(args.scene)
+
+    def build() -> Any:
+        from twin.scene.twin import Twin
+
+        return Twin.from_config(cfg, start_feeds=False)
+
+    return _serve(cfg, args, options, build)
 
 
 def trame_options(extra: list[str], *, kiosk: bool = False) -> list[str]:
@@ -218,30 +233,55 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
-def _serve(cfg: Any, args: argparse.Namespace, options: list[str], **twin_kwargs: Any) -> int:
-    from twin.app.app import TwinApp
-    from twin.scene.twin import Twin
+def _serve(cfg: Any, args: argparse.Namespace, options: list[str], build: Callable[[], Any]) -> int:
+    """Serve the page at once and the scene that ``build`` makes (on a thread) behind it.
+
+    See :mod:`twin.app.boot`: the browser loads trame's scripts while the heavy libraries
+    are imported and the City is loaded; a failure in ``build`` stops the server and is
+    raised here (one line, exit code 2 from the CLI).
+    """
+    from trame.app import get_server
+
+    from twin.app.boot import Boot, enable_page_modules, loading_page
+    from twin.scene.i18n import DEFAULT_LANGUAGE, LANGUAGES, t
 
     if args.verbose < 2:
         for name in ("trame_server", "trame_client", "wslink", "aiohttp", "trame_vtk"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    # Feeds (simulator, MQTT) start once the server is up, so that they do not compete with
-    # building the scene for the two cores (see TwinApp._on_ready).
-    twin = Twin.from_config(cfg, start_feeds=False, **twin_kwargs)
-    try:
-        app = TwinApp(
+    lang = args.lang or cfg.language or DEFAULT_LANGUAGE
+    lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+    server = get_server("twin", client_type="vue3")
+    enable_page_modules(server)
+    loading_page(server, title=cfg.title_in(lang), message=t("app.loading", lang), lang=lang)
+
+    def attach(twin: Any) -> Any:
+        from twin.app.app import TwinApp  # imported by build(), on the worker thread
+
+        return TwinApp(
             twin,
+            server=server,
             kiosk=args.kiosk,
             local_rendering=args.local_rendering,
             lang=args.lang,
             tour_seconds=args.tour_seconds,
         )
-    except BaseException:
-        twin.close()
-        raise
+
+    def build_all() -> Any:
+        scene = build()
+        try:  # the app's heavy imports (pyvista's plotting, matplotlib) off the server's thread
+            importlib.import_module("twin.app.app")
+            importlib.import_module("pyvista.plotting")
+        except BaseException:
+            scene.close()
+            raise
+        return scene
+
+    # Feeds (simulator, MQTT) start once the first frame is shown (twin.app.startup).
+    boot = Boot(server, build_all, attach)
     sys.argv = [sys.argv[0], *options]  # trame parses sys.argv itself
     try:
-        app.serve()
+        boot.run()
     finally:
-        app.close()
+        if boot.app is not None:
+            boot.app.close()
     return 0
