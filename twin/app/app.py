@@ -35,6 +35,7 @@ from twin.app.startup import (
     WARM_UP_SOON,
     StartupSequence,
     coalesce_renders,
+    views_watched,
     warm_up_render,
 )
 from twin.app.timeline import TIME_STEPS, TimelineMixin
@@ -365,8 +366,8 @@ class TwinApp(NavigationMixin, TimelineMixin):
         if s.live:
             self.refresh()
         if self._dirty_frame:  # the new colours first, the panels after
-            self._push_frame()
-            self._followup = now + FOLLOWUP_SECONDS
+            if self._push_frame():
+                self._followup = now + FOLLOWUP_SECONDS
         elif self._followup is not None and now >= self._followup:
             self._followup = None
             self._push_frame()
@@ -390,16 +391,21 @@ class TwinApp(NavigationMixin, TimelineMixin):
         s.tour_stops = self.tour.stops
         return True
 
-    def _push_frame(self) -> None:
+    def _push_frame(self) -> bool:
+        """Send a new frame; return whether a browser received it (a follow-up is due)."""
         log.debug("push frame")
         self._dirty_frame = False
         self.state.frames = int(self.state.frames or 0) + 1
         if self.view is None or not self.server.protocol:
             self.plotter.render_window.Render()
-            return
+            return False
         self.view.update()
         if self.local_rendering:
             self.view.push_camera()
+            return True
+        # No page watches the view yet: nothing was rendered, and a follow-up would only
+        # invalidate the first image a page asks for while it is being encoded.
+        return views_watched(self.server.protocol)
 
     def _update_panels(self) -> None:
         s = self.state

@@ -79,6 +79,25 @@ def image_published(protocol: Any) -> bool:
     return False
 
 
+def views_watched(protocol: Any) -> bool:
+    """Whether a browser has subscribed to a remote view's images.
+
+    Parameters
+    ----------
+    protocol : wslink root protocol or None
+        ``server.protocol`` of the running trame server.
+
+    Returns
+    -------
+    bool
+        True once trame-vtk's image delivery tracks at least one view.
+    """
+    return any(
+        getattr(link, "tracking_views", None)
+        for link in getattr(protocol, "linkProtocols", None) or []
+    )
+
+
 def coalesce_renders(protocol: Any, loop: Any) -> Callable[[], None]:
     """Render once for a burst of image requests, until the returned function is called.
 
