@@ -150,13 +150,17 @@ def test_twin_recolours_when_the_database_opens(locked_db):
         _poll(coloured, 30, "no building took a colour from the readings")
 
 
-def test_not_a_database_is_a_user_error(tmp_path, capsys):
+def test_not_a_database_is_a_user_error(tmp_path, capsys, monkeypatch):
     from twin.cli import main
 
     bad = tmp_path / "bad.duckdb"
     bad.write_text("not a database\n")
     scene = _scene(tmp_path, bad, buildings=200)
-    code = main(["serve", str(scene), "--server", "--port", str(free_port())])
+    port = free_port()
+    # the page is served while the scene is built, so a server starts before the error is
+    # found; under pytest trame reads its flags from TRAME_ARGS, not sys.argv
+    monkeypatch.setenv("TRAME_ARGS", f"--server --port {port} --host 127.0.0.1")
+    code = main(["serve", str(scene), "--server", "--port", str(port)])
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "Traceback" not in err

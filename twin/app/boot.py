@@ -148,6 +148,8 @@ class Boot:
         self.scene: Any = None
         self.error: BaseException | None = None
         self._stopping: asyncio.Future | None = None
+        #: The server's loop, once it listens.
+        self.loop: asyncio.AbstractEventLoop | None = None
         self._built: Future = Future()
         self._thread = threading.Thread(target=self._build, name="twin-build", daemon=True)
         server.controller.on_server_ready.add(self._on_ready)
@@ -162,7 +164,7 @@ class Boot:
             log.info("scene built in %.2f s", time.perf_counter() - started)
 
     def _on_ready(self, **_: Any) -> None:
-        loop = asyncio.get_event_loop()
+        self.loop = loop = asyncio.get_event_loop()
         quiet_disconnects(loop)
         asyncio.wrap_future(self._built, loop=loop).add_done_callback(self._on_built)
 

@@ -79,9 +79,6 @@ def demo_city(
     tuple
         ``(city, mesh)``.
     """
-    from twin.geodata.demo import generate_city
-    from twin.mesh import build_mesh
-
     folder = cache_dir() if folder is None else Path(folder)
     stem = f"demo-{int(buildings)}-{int(seed)}-{code_hash()}"
     city_path, mesh_path = folder / f"{stem}.parquet", folder / f"{stem}.mesh.npz"
@@ -92,6 +89,9 @@ def demo_city(
             return city, mesh
         except Exception as err:  # a damaged entry is rebuilt, not fatal
             log.warning("ignoring the damaged cache entry %s: %s", city_path, err)
+    from twin.geodata.demo import generate_city  # only on a miss: ~35 ms of imports
+    from twin.mesh import build_mesh
+
     log.info("generating the demo city (%d buildings, seed %d)", buildings, seed)
     city = generate_city(buildings=int(buildings), seed=int(seed))
     mesh = build_mesh(city)

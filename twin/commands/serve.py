@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import importlib
 import ipaddress
+import itertools
 import logging
 import socket
 import sys
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 TRAME_FLAGS = "--server, --port N (8080), --host H (127.0.0.1), --authKeyFile F, --timeout S"
 DEFAULT_HOST = "127.0.0.1"
+
+_servers = itertools.count()
 
 
 def register(subparsers: Any) -> None:
@@ -250,7 +253,7 @@ def _serve(cfg: Any, args: argparse.Namespace, options: list[str], build: Callab
             logging.getLogger(name).setLevel(logging.WARNING)
     lang = args.lang or cfg.language or DEFAULT_LANGUAGE
     lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
-    server = get_server("twin", client_type="vue3")
+    server = get_server(f"twin-serve-{next(_servers)}", client_type="vue3")  # a new one
     enable_page_modules(server)
     loading_page(server, title=cfg.title_in(lang), message=t("app.loading", lang), lang=lang)
 
