@@ -217,18 +217,20 @@ def publish_lines(path: Path, port: int, topic: str, rate: float = 0.0) -> None:
 def sustained_rate(
     count: Callable[[], int], procs: list[subprocess.Popen], seconds: float, warmup: float,
     total: int,
-) -> tuple[float, float, int]:  # fmt: skip
+) -> tuple[float, float, int, dict[str, float]]:  # fmt: skip
     """Messages per second between the end of the warm-up and ``warmup + seconds``.
 
-    The window ends early when every line is through; returns (rate, window, count at end).
+    The window ends early when every line is through; returns (rate, window, count at end,
+    CPU µs per message of each kind of process over the window).
     """
     t0 = time.monotonic()
     start_t = start_n = None
+    cpu0 = cpu_snapshot()
     while True:
         time.sleep(0.25)
         now, n = time.monotonic(), count()
         if start_t is None and now - t0 >= warmup:
-            start_t, start_n = now, n
+            start_t, start_n, cpu0 = now, n, cpu_snapshot()
         done = n >= total
         if start_t is not None and (now - start_t >= seconds or done):
             break
@@ -236,7 +238,8 @@ def sustained_rate(
             start_t, start_n = t0, 0
             break
     window = now - start_t
-    return (n - start_n) / window if window > 0 else 0.0, window, n
+    cpu = cpu_per_message(cpu0, cpu_snapshot(), n - start_n)
+    return (n - start_n) / window if window > 0 else 0.0, window, n, cpu
 
 
 def _target(workdir: Path, name: str, pipeline: bool):
@@ -261,14 +264,14 @@ def run_ours(port: int, files, total, seconds, warmup, workdir, pipeline: bool,
     ingest.start(wait=10)
     procs = publishers(port, files, rate)
     try:
-        rate, window, _ = sustained_rate(
+        rate, window, _, cpu = sustained_rate(
             lambda: ingest.counters["acked"], procs, seconds, warmup, total
         )
     finally:
         for p in procs:
             p.kill()
         stats = ingest.stop(flush_timeout=60)
-    return {"rate": rate, "window": window, "stats": stats, "counts": _close(target)}
+    return {"rate": rate, "window": window, "stats": stats, "counts": _close(target), "cpu": cpu}
 
 
 def run_raw(port: int, files, total, seconds, warmup, rate: float = 0.0) -> dict:
@@ -289,13 +292,13 @@ def run_raw(port: int, files, total, seconds, warmup, rate: float = 0.0) -> dict
         raise RuntimeError("raw subscriber did not subscribe")
     procs = publishers(port, files, rate)
     try:
-        rate, window, _ = sustained_rate(lambda: received[0], procs, seconds, warmup, total)
+        rate, window, _, cpu = sustained_rate(lambda: received[0], procs, seconds, warmup, total)
     finally:
         for p in procs:
             p.kill()
         client.disconnect()
         client.loop_stop()
-    return {"rate": rate, "window": window}
+    return {"rate": rate, "window": window, "cpu": cpu}
 
 
 def backlog_files(files: list[Path], count: int, workdir: Path) -> list[Path]:
@@ -323,17 +326,31 @@ def fill_backlog(port: int, files: list[Path]) -> float:
     return sum(1 for f in files for _ in f.open("rb")) / seconds
 
 
+def _role(proc: psutil.Process, me: int) -> str:
+    """What a process of this benchmark is: receiver, worker, broker, publisher or pacer."""
+    if proc.pid == me:
+        return "receiver"
+    name = proc.name()
+    if name.startswith("mosquitto_pub"):
+        return "publisher"
+    if name.startswith("mosquitto"):
+        return "mosquitto"
+    cmdline = " ".join(proc.cmdline())
+    if "--pace" in cmdline:
+        return "pacer"
+    if "--publish-lines" in cmdline:
+        return "publisher"
+    return "worker" if "multiprocessing" in cmdline else name
+
+
 def cpu_snapshot() -> dict[int, tuple[str, float]]:
-    """CPU seconds used so far by this process and its children (broker, ingest worker)."""
+    """CPU seconds used so far by this process and its children (broker, worker, publishers)."""
     me = psutil.Process()
     out = {}
     for proc in [me, *me.children(recursive=True)]:
         with contextlib.suppress(psutil.Error):
             t = proc.cpu_times()
-            name = "receiver" if proc.pid == me.pid else proc.name()
-            if name.startswith("python"):
-                name = "worker"
-            out[proc.pid] = (name, t.user + t.system)
+            out[proc.pid] = (_role(proc, me.pid), t.user + t.system)
     return out
 
 
@@ -341,7 +358,7 @@ def cpu_per_message(before: dict, after: dict, count: int) -> dict[str, float]:
     """CPU µs per message of each process kind between two snapshots."""
     use: dict[str, float] = {}
     for pid, (name, t) in after.items():
-        if name.startswith("mosquitto_pub"):
+        if name == "resource_tracker" or name.startswith("python"):
             continue
         use[name] = use.get(name, 0.0) + t - before.get(pid, (name, 0.0))[1]
     return {name: seconds / max(count, 1) * 1e6 for name, seconds in use.items()}
@@ -518,6 +535,10 @@ def main(argv: list[str] | None = None) -> int:
     for key, r in live.items():
         ratio = r["rate"] / raw if raw else float("nan")
         print(f"  {names[key]:56} {r['rate']:>10,.0f} {r['window']:>7.1f}s {ratio:>6.2f}")
+    print("  CPU per message over the window (µs):")
+    for key, r in live.items():
+        parts = ", ".join(f"{name} {us:.0f}" for name, us in sorted(r["cpu"].items()))
+        print(f"    {key:10} {parts}; total {sum(r['cpu'].values()):.0f}")
     if drained:
         draw = drained["raw"]["rate"]
         print(f"drain of a backlog of {n:,} queued while away "

@@ -503,3 +503,25 @@ def test_two_store_objects_on_one_file_agree_on_device_keys(tmp_path):
         devices = a.devices()
         assert sorted(devices["device"]) == ["x", "y"]
         assert a.latest().set_index("device")["value"].to_dict() == {"x": 4.0, "y": 3.0}
+
+
+@given(
+    st.lists(
+        st.datetimes(
+            min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
+        )
+        | st.datetimes(timezones=st.timezones()),
+        max_size=20,
+    )
+)
+def test_fast_timestamp_columns_are_exact(times):
+    """``ts_array`` (float seconds, rounded) equals Arrow's own conversion to the µs."""
+    import pyarrow as pa
+
+    from twin.sensors.store_write import _TS, ts_array
+
+    try:
+        expected = pa.array(times, _TS)
+    except (OverflowError, pa.ArrowInvalid):  # beyond Arrow's range in UTC: not a time we store
+        return
+    assert ts_array(times).equals(expected)

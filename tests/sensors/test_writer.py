@@ -246,3 +246,39 @@ def test_message_wire_form_round_trips_exactly():
             assert back == message
             assert message_uid(back) == message_uid(message)
             assert all(type(r) is Reading for r in back.readings)
+
+
+def test_threadless_writer_commits_on_the_callers_thread(store):
+    """``thread=False`` (the pipeline's worker): full batches commit inside submit_many, due
+    ones in pump(), the rest in flush(); tokens and counters as with the thread."""
+    rec = Recorder()
+    writer = Writer(store, max_rows=10, max_delay=0.2, on_commit=rec, thread=False)
+    assert writer._thread is None
+    writer.submit_many([(msg(i), i) for i in range(25)])
+    # Committed before submit_many returned, on this thread: two full batches of 10 rows.
+    assert rec.batches == [list(range(10)), list(range(10, 20))]
+    assert store.counts()["readings"] == 20
+    due = writer.pump()
+    assert due is not None and 0 < due <= 0.2  # the last 5 wait for their delay
+    assert rec.batches[-1] == list(range(10, 20))
+    deadline = time.monotonic() + 10
+    while writer.pump() is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert rec.batches[-1] == list(range(20, 25))
+    assert writer.pump() is None  # nothing pending
+    writer.submit_dead(DeadLetter("t", b"x", "bad", T0), token="dead")
+    assert writer.flush(10)
+    assert rec.batches[-1] == ["dead"]
+    stats = writer.stats()
+    assert (stats["stored"], stats["rejected"], stats["batches"], stats["queued"]) == (25, 1, 4, 0)
+    writer.close()
+    with pytest.raises(StoreError):
+        writer.submit(msg(99))
+
+
+def test_pump_of_a_threaded_writer_is_a_no_op(store):
+    with Writer(store, max_rows=10, max_delay=3600) as writer:
+        writer.submit(msg(1))
+        assert writer.pump() is None
+        assert writer.flush(10)
+    assert store.counts()["readings"] == 1

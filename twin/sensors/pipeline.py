@@ -447,7 +447,11 @@ def _worker_main(
         send(("error", f"{type(err).__name__}: {err}"))
         return
     writer = Writer(
-        store, max_rows=max_rows, max_delay=max_delay, on_commit=lambda seqs: send(("commit", seqs))
+        store,
+        max_rows=max_rows,
+        max_delay=max_delay,
+        on_commit=lambda seqs: send(("commit", seqs)),
+        thread=False,  # decode and commit take turns: no second thread competing for the GIL
     )
     decode_errors = 0
 
@@ -460,9 +464,12 @@ def _worker_main(
     last_stats = time.monotonic()
     try:
         while True:
-            if not inbox.poll(0.5):
-                send(("stats", stats()))
-                last_stats = time.monotonic()
+            due = writer.pump()
+            if not inbox.poll(0.5 if due is None else min(due, 0.5)):
+                now = time.monotonic()
+                if now - last_stats >= 0.5:
+                    send(("stats", stats()))
+                    last_stats = now
                 continue
             msg = inbox.recv()
             kind = msg[0]

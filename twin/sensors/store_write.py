@@ -13,7 +13,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -26,6 +26,26 @@ from twin.sensors.model import DeadLetter, Message
 from twin.sensors.store_queries import UPDATE_SEEN, UPSERT_LATEST
 
 _TS = pa.timestamp("us", tz="UTC")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Below 2**52 µs from the epoch (until the year 2112) a float of seconds rounds back to the
+#: exact microsecond: both roundings (to seconds, times 1e6) err by less than 0.25 µs each.
+_EXACT_US = 2.0**52
+
+
+def ts_array(times: Sequence[datetime]) -> pa.Array:
+    """Arrow UTC timestamps (µs) of timezone-aware datetimes, exact.
+
+    Five times faster than ``pa.array(times, type)``, which asks every datetime for its
+    offset; falls back to it for naive datetimes and for times beyond the year 2112.
+    """
+    try:
+        seconds = np.fromiter([(t - _EPOCH).total_seconds() for t in times], np.float64, len(times))
+    except TypeError:  # a naive datetime (or None): let Arrow decide
+        return pa.array(times, _TS)
+    micros = np.rint(seconds * 1e6)
+    if len(micros) and not np.abs(micros).max() < _EXACT_US:
+        return pa.array(times, _TS)
+    return pa.array(micros.astype(np.int64)).cast(_TS)
 
 
 @dataclass(frozen=True)
@@ -173,8 +193,8 @@ def write_batch(
         ev_cols = {
             "uid": [uid for uid, _ in events],
             "device": [batch_keys[m.device_id] for _, m in events],
-            "time": [m.time for _, m in events],
-            "received_at": [m.received_at for _, m in events],
+            "time": ts_array([m.time for _, m in events]),
+            "received_at": ts_array([m.received_at for _, m in events]),
             "format": [m.format for _, m in events],
             "event_type": [m.event_type for _, m in events],
             "topic": [m.topic for _, m in events],
@@ -191,8 +211,8 @@ def write_batch(
         up_cols = {
             "uid": [uid for uid, _ in ups],
             "device": [batch_keys[m.device_id] for m in msgs],
-            "time": [m.time for m in msgs],
-            "received_at": [m.received_at for m in msgs],
+            "time": ts_array([m.time for m in msgs]),
+            "received_at": ts_array([m.received_at for m in msgs]),
             "format": [m.format for m in msgs],
             "topic": [m.topic for m in msgs],
             "f_cnt": [m.f_cnt for m in msgs],
@@ -250,7 +270,7 @@ def write_batch(
     if dead:
         table = pa.table(
             {
-                "received_at": [d.received_at for d in dead],
+                "received_at": ts_array([d.received_at for d in dead]),
                 "topic": [d.topic for d in dead],
                 "payload": [bytes(d.payload) for d in dead],
                 "error": [d.error for d in dead],
@@ -278,7 +298,8 @@ def _ensure_devices(
     keys: dict[str, int] = {}
     seen: dict[int, list[Any]] = {}  # key → [first, last, location, format, app]
     new: dict[int, Message] = {}
-    if any(device_keys.key_for(m.device_id, m.dev_eui) is None for m in messages):
+    pairs = {(m.device_id, m.dev_eui) for m in messages}
+    if any(device_keys.key_for(device_id, eui) is None for device_id, eui in pairs):
         # A device we have not seen: refresh the cache inside this transaction, in case another
         # Store object on the same file (in this process) added it or took the next key.
         device_keys.load(cur)
@@ -417,6 +438,8 @@ def _json(data: dict[str, Any]) -> str | None:
 def _data_json(data: dict[str, Any]) -> str | None:
     """:func:`_json` of an uplink's data without ``frm_payload`` (stored as bytes)."""
     if "frm_payload" in data:
+        if len(data) == 1:  # the usual uplink: nothing but the payload
+            return None
         data = {k: v for k, v in data.items() if k != "frm_payload"}
     return _json(data)
 

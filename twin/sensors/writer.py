@@ -79,6 +79,11 @@ class Writer:
         of exactly the messages and dead letters of that batch, in submit order.
     max_queue : int
         ``submit`` blocks while this many messages wait (back-pressure).
+    thread : bool
+        Commit on a background thread (default). With False the writer has no thread: the
+        caller's thread commits inside :meth:`submit_many` when a batch is full and in
+        :meth:`pump` when the oldest message is due. The pipeline's worker process uses
+        this: its decoding and the batch building then do not compete for one GIL.
 
     Examples
     --------
@@ -100,6 +105,7 @@ class Writer:
         max_delay: float = 0.25,
         on_commit: Callable[[list[Any]], None] | None = None,
         max_queue: int = 200_000,
+        thread: bool = True,
     ) -> None:
         if max_rows < 1 or max_delay < 0:
             raise ValueError("max_rows must be ≥ 1 and max_delay ≥ 0")
@@ -129,8 +135,10 @@ class Writer:
             "lost": 0,
             "lag_seconds": 0.0,
         }
-        self._thread = threading.Thread(target=self._run, name="twin-writer", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        if thread:
+            self._thread = threading.Thread(target=self._run, name="twin-writer", daemon=True)
+            self._thread.start()
 
     # --- producer side ------------------------------------------------------------------
 
@@ -175,6 +183,29 @@ class Writer:
             self._stats["received"] += len(items)
             if self._pending_rows >= self.max_rows or was_empty:
                 self._cond.notify_all()
+        if self._thread is None:
+            self.pump()
+
+    def pump(self) -> float | None:
+        """Commit every batch that is due, on the calling thread (``thread=False``).
+
+        Returns
+        -------
+        float or None
+            Seconds until the oldest pending message is due, or None when none is pending
+            (always None for a writer with its own thread, which commits by itself).
+        """
+        if self._thread is not None:
+            return None
+        while True:
+            batch = self._take(block=False)
+            if batch is None:
+                break
+            self._process(batch)
+        with self._cond:
+            if not self._pending:
+                return None
+            return max(0.0, self._pending[0][2] + self.max_delay - time.monotonic())
 
     def add_listener(self, callback: Callable[[BatchInfo], None]) -> None:
         """Call ``callback(batch_info)`` (on the writer thread) after each commit."""
@@ -202,6 +233,17 @@ class Writer:
             target = self._submitted
             self._flush_target = max(self._flush_target, target)
             self._cond.notify_all()
+            if self._thread is None:
+                self._cond.release()
+                try:
+                    while self._processed < target:
+                        batch = self._take(block=False)
+                        if batch is None:
+                            break
+                        self._process(batch)
+                finally:
+                    self._cond.acquire()
+                return self._processed >= target
             while self._processed < target:
                 if not self._thread.is_alive():
                     return False
@@ -217,7 +259,8 @@ class Writer:
         with self._cond:
             self._closing = True
             self._cond.notify_all()
-        self._thread.join(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def __enter__(self) -> Writer:
         return self
@@ -244,7 +287,7 @@ class Writer:
 
     # --- writer thread ------------------------------------------------------------------
 
-    def _take(self) -> list[tuple[Message | DeadLetter, Any, float]] | None:
+    def _take(self, block: bool = True) -> list[tuple[Message | DeadLetter, Any, float]] | None:
         with self._cond:
             while True:
                 if self._pending:
@@ -257,8 +300,10 @@ class Writer:
                         or self._closing
                     ):
                         break
+                    if not block:
+                        return None
                     self._cond.wait(due - now)
-                elif self._closing:
+                elif self._closing or not block:
                     return None
                 else:
                     self._cond.wait()
@@ -278,25 +323,29 @@ class Writer:
             batch = self._take()
             if batch is None:
                 return
-            result, seconds = self._commit(batch)
-            lag = time.monotonic() - batch[0][2]
-            if result is not None:  # before counting it processed: flush() implies acked
-                self._after_commit(batch, result, seconds, lag)
-            with self._cond:
-                self._processed += len(batch)
-                s = self._stats
-                if result is None:
-                    s["lost"] += len(batch)
-                else:
-                    s["stored"] += result.stored
-                    s["duplicates"] += result.duplicates
-                    s["expired"] += result.expired
-                    s["rejected"] += result.dead
-                    s["events"] += result.events
-                    s["readings"] += result.readings
-                    s["batches"] += 1
-                    s["lag_seconds"] = lag
-                self._cond.notify_all()
+            self._process(batch)
+
+    def _process(self, batch: list[tuple[Message | DeadLetter, Any, float]]) -> None:
+        """Commit one batch, call back, count it."""
+        result, seconds = self._commit(batch)
+        lag = time.monotonic() - batch[0][2]
+        if result is not None:  # before counting it processed: flush() implies acked
+            self._after_commit(batch, result, seconds, lag)
+        with self._cond:
+            self._processed += len(batch)
+            s = self._stats
+            if result is None:
+                s["lost"] += len(batch)
+            else:
+                s["stored"] += result.stored
+                s["duplicates"] += result.duplicates
+                s["expired"] += result.expired
+                s["rejected"] += result.dead
+                s["events"] += result.events
+                s["readings"] += result.readings
+                s["batches"] += 1
+                s["lag_seconds"] = lag
+            self._cond.notify_all()
 
     def _commit(
         self, batch: list[tuple[Message | DeadLetter, Any, float]]

@@ -9,13 +9,15 @@ omitted by The Things Stack, so every field is optional except the device ids.
 
 from __future__ import annotations
 
+import binascii
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from twin.sensors.decode.common import (
     b64,
     best_signal,
+    flatten,
     get_int,
     get_obj,
     get_str,
@@ -75,28 +77,32 @@ def decode_ttn(
     """
     if "result" in body and "end_device_ids" not in body:
         body = get_obj(body, "result", "", required=True)
-    ids = get_obj(body, "end_device_ids", "", required=True)
-    device_id = get_str(ids, "device_id", "end_device_ids.", required=True)
-    dev_eui = normalize_dev_eui(ids.get("dev_eui") if isinstance(ids.get("dev_eui"), str) else None)
-    app_ids = get_obj(ids, "application_ids", "end_device_ids.")
-    application_id = get_str(app_ids, "application_id", "end_device_ids.application_ids.")
+    # The hot path of a high-rate feed: the usual types are checked inline; anything else
+    # goes through the get_* helpers, which accept or word the error.
+    ids = body.get("end_device_ids")
+    if type(ids) is not dict:
+        ids = get_obj(body, "end_device_ids", "", required=True)
+    device_id = ids.get("device_id")
+    if type(device_id) is not str or not 0 < len(device_id) <= 512:
+        device_id = get_str(ids, "device_id", "end_device_ids.", required=True)
+    eui = ids.get("dev_eui")
+    dev_eui = normalize_dev_eui(eui) if type(eui) is str else None
+    app_ids = ids.get("application_ids")
+    if type(app_ids) is dict and type(app_ids.get("application_id")) is str:
+        application_id = app_ids["application_id"] or None
+        if application_id is not None and len(application_id) > 512:
+            application_id = get_str(app_ids, "application_id", "end_device_ids.application_ids.")
+    else:
+        app_ids = get_obj(ids, "application_ids", "end_device_ids.")
+        application_id = get_str(app_ids, "application_id", "end_device_ids.application_ids.")
     match = TOPIC.match(topic)
     event = match.group("event") if match else None
     if event is None or event not in _EVENTS:
         event = next((e for k, e in _EVENT_KEYS.items() if k in body), event or "unknown")
     name, device = resolve_device(registry, device_id, dev_eui)
-    dedup_id = None
-    corr = body.get("correlation_ids")
-    if isinstance(corr, list):
-        rank = len(_DEDUP_PREFIXES)
-        for c in corr:
-            if type(c) is str and len(c) <= 256:
-                for i in range(rank):
-                    if c.startswith(_DEDUP_PREFIXES[i]):
-                        dedup_id, rank = c, i
-                        break
+    dedup_id = _dedup_id(body.get("correlation_ids"))
     top_raw = body.get("received_at")  # checked even when a better time is present
-    top_time = parse_rfc3339(top_raw, "received_at") if top_raw is not None else None
+    top_time = _time(top_raw, "received_at") if top_raw is not None else None
     if event != "up":
         key = _EVENTS.get(event)
         inner = body.get(key) if key else None
@@ -120,18 +126,32 @@ def decode_ttn(
             location=location,
             data=data,
         )
-    up = get_obj(body, "uplink_message", "", required=True)
+    up = body.get("uplink_message")
+    if type(up) is not dict:
+        up = get_obj(body, "uplink_message", "", required=True)
     where = "uplink_message."
-    f_port = get_int(up, "f_port", where, hi=255)
-    f_cnt = get_int(up, "f_cnt", where)
+    f_port = up.get("f_port")
+    if type(f_port) is not int or not 0 <= f_port <= 255:
+        f_port = get_int(up, "f_port", where, hi=255)
+    f_cnt = up.get("f_cnt")
+    if type(f_cnt) is not int or not 0 <= f_cnt <= 2**32:
+        f_cnt = get_int(up, "f_cnt", where)
     if f_cnt is None:  # The Things Stack omits zero values
         f_cnt = 0
     if f_port is None:
         f_port = 0
-    raw = b64(up["frm_payload"], where + "frm_payload") if "frm_payload" in up else None
-    readings, info = payload_readings(
-        up.get("decoded_payload"), raw, device, where + "decoded_payload"
-    )
+    frm = up.get("frm_payload")
+    raw = None
+    if frm is not None or "frm_payload" in up:
+        try:
+            raw = binascii.a2b_base64(frm, strict_mode=True)  # stricter than b64()
+        except (binascii.Error, TypeError, ValueError):
+            raw = b64(frm, where + "frm_payload")  # accepts or words the error
+    decoded = up.get("decoded_payload")
+    if type(decoded) is dict and (device is None or not device.quantities):
+        readings, info = flatten(decoded), {}
+    else:
+        readings, info = payload_readings(decoded, raw, device, where + "decoded_payload")
     rssi, snr, gateways = best_signal(up.get("rx_metadata"), "rssi", "snr", where + "rx_metadata")
     time = _uplink_time(up, top_time, received_at)
     location = None
@@ -141,10 +161,11 @@ def decode_ttn(
             location = location_of(locations.get(key))
             if location:
                 break
-    location = location or location_from_readings(readings)
-    data = dict(info)
+    if location is None and readings:
+        location = location_from_readings(readings)
+    data = dict(info) if info else {}
     if raw is not None:
-        data["frm_payload"] = up["frm_payload"]
+        data["frm_payload"] = frm
     if match and match.group("dev") != device_id:
         data["topic_device_id"] = match.group("dev")
     return Message(
@@ -168,10 +189,39 @@ def decode_ttn(
     )
 
 
+def _dedup_id(corr: Any) -> str | None:
+    """Return the best-ranked deduplication id of the correlation ids (``as:up:`` first)."""
+    if type(corr) is not list:
+        return None
+    found, rank = None, len(_DEDUP_PREFIXES)
+    for c in corr:
+        if type(c) is str and c.startswith(_DEDUP_PREFIXES) and len(c) <= 256:
+            for i in range(rank):
+                if c.startswith(_DEDUP_PREFIXES[i]):
+                    found, rank = c, i
+                    break
+            if rank == 0:
+                break
+    return found
+
+
+def _time(value: Any, where: str) -> datetime:
+    """:func:`parse_rfc3339`, with the usual UTC text (``…Z``) parsed inline."""
+    if type(value) is str:
+        try:
+            t = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if t.tzinfo is UTC:
+                return t
+    return parse_rfc3339(value, where)
+
+
 def _uplink_time(up: dict[str, Any], top_time: datetime | None, received_at: datetime) -> datetime:
     """Network reception time: NS ``received_at``, else AS, else gateway, else ours."""
     if up.get("received_at") is not None:
-        return parse_rfc3339(up["received_at"], "uplink_message.received_at")
+        return _time(up["received_at"], "uplink_message.received_at")
     if top_time is not None:
         return top_time
     rx = up.get("rx_metadata")
