@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import mmap
 import os
 import shutil
 import signal
@@ -52,6 +53,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import orjson
 import paho.mqtt.client as paho
 import psutil
@@ -181,21 +183,26 @@ def publishers(port: int, files: list[Path], rate: float = 0.0) -> list[subproce
 
 
 def pace(path: Path, rate: float) -> None:
-    """Write the lines of ``path`` to stdout at ``rate`` lines per second (10 ms slices)."""
+    """Write the lines of ``path`` to stdout at ``rate`` lines per second (10 ms slices).
+
+    The line ends are found once with numpy; each slice is then one ``write`` of a byte range,
+    so the pacer costs well under a microsecond per line.
+    """
     out = sys.stdout.buffer
+    with path.open("rb") as f:
+        data = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ))
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10) + 1
+    total = len(ends)
     t0 = time.monotonic()
-    sent = 0
-    with path.open("rb") as lines:
-        while True:
-            due = int((time.monotonic() - t0) * rate) - sent
-            if due > 0:
-                chunk = [line for _, line in zip(range(due), lines, strict=False)]
-                if not chunk:
-                    break
-                out.write(b"".join(chunk))
-                out.flush()
-                sent += len(chunk)
-            time.sleep(0.01)
+    sent = start = 0
+    while sent < total:
+        due = min(int((time.monotonic() - t0) * rate), total)
+        if due > sent:
+            end = int(ends[due - 1])
+            out.write(data[start:end])
+            out.flush()
+            sent, start = due, end
+        time.sleep(0.01)
 
 
 def publish_lines(path: Path, port: int, topic: str, rate: float = 0.0) -> None:
