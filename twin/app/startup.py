@@ -5,9 +5,13 @@ Measured on 2 cores with llvmpipe (``bench/bench_startup.py``): when the demo si
 with the browser loading the page and with the first renders, and the city appeared seconds
 later. :class:`StartupSequence` therefore
 
-1. renders one frame as soon as the server is up, while the browser still loads the page's
-   scripts (the first render of a new OpenGL context compiles shaders and uploads the mesh,
-   which otherwise delays the first image the browser asks for),
+1. renders one small frame (the warm-up) before the browser asks for its first image: the
+   first render of a new OpenGL context compiles shaders and uploads the mesh, which would
+   otherwise delay that image. Served from the command line, the page is up before the
+   scene (:mod:`twin.app.boot`), and the warm-up runs right after the real layout went out,
+   while the browser mounts it (:data:`WARM_UP_SOON`); a server started with
+   :meth:`TwinApp.serve` renders it :data:`WARM_UP_DELAY` after it came up, while the page
+   parses its scripts,
 2. connects the MQTT ingests at once (cheap, and a live feed should not wait),
 3. starts the simulator and builds the search index :data:`SETTLE_SECONDS` after the first
    image was handed to a browser, or :data:`DEFERRED_DEADLINE` seconds after the server came
@@ -40,6 +44,12 @@ WARM_UP_DELAY = 0.6
 WARM_UP_SOON = 0.02
 #: Size of the warm-up render (its cost is the first render's set-up, not the pixels).
 WARM_UP_SIZE = (64, 64)
+#: Pixels below which an image size is the page's placeholder (a freshly mounted view asks
+#: for 300×300 at a ratio of 0.1 before its real size): no image is rendered for it while
+#: the first frame is awaited. VTK encodes the first image of a view synchronously and
+#: later ones on a thread, so a throw-away first image would also make the real one come
+#: back "stale" (no image yet) and be rendered twice.
+MIN_FIRST_IMAGE_SIDE = 100
 #: Seconds a deferred render waits, so that an image already published is sent first (the
 #: loop would otherwise render again before it writes the previous image to the socket).
 SEND_FIRST = 0.03
@@ -106,8 +116,10 @@ def coalesce_renders(protocol: Any, loop: Any) -> Callable[[], None]:
     server renders the whole city for each; no image leaves the server before the burst is
     done, since the loop handles the queued requests first. Deferring each push to the loop
     and dropping those already pending renders the city once, at the final size and
-    quality, after the previous image has gone out (:data:`SEND_FIRST`). Pushes of camera
-    animations (mouse drags) are not touched.
+    quality, after the previous image has gone out (:data:`SEND_FIRST`); a push for the
+    placeholder size a view reports before its real one is dropped
+    (:data:`MIN_FIRST_IMAGE_SIDE`). Pushes of camera animations (mouse drags) are not
+    touched.
 
     Parameters
     ----------
@@ -135,6 +147,7 @@ def coalesce_renders(protocol: Any, loop: Any) -> Callable[[], None]:
             *,
             _original: Any = original,
             _pending: dict[str, int] = pending,
+            _link: Any = link,
         ) -> None:
             if ignore_animation:
                 _original(v_id, ignore_animation, stale_count)
@@ -145,7 +158,13 @@ def coalesce_renders(protocol: Any, loop: Any) -> Callable[[], None]:
             _pending[v_id] = stale_count
 
             def run() -> None:
-                _original(v_id, False, _pending.pop(v_id, 0))
+                stale = _pending.pop(v_id, 0)
+                view = _link.tracking_views.get(v_id, {})
+                size = [s * view.get("ratio", 1) for s in view.get("originalSize") or ()]
+                if len(size) == 2 and min(size) < MIN_FIRST_IMAGE_SIDE:
+                    log.debug("no image at %s: the page's real size follows", size)
+                    return
+                _original(v_id, False, stale)
 
             loop.call_later(SEND_FIRST, run)
 
