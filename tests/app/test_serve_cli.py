@@ -66,3 +66,39 @@ def test_serve_missing_scene_is_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "missing.toml" in err and "Traceback" not in err
+
+
+def test_port_in_use_is_one_line_exit_2(tmp_path):
+    """Another server on the port: one line naming it, exit 2, before anything is built."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = subprocess.run(
+            [sys.executable, "-m", "twin", "demo", "--server", "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+    assert proc.returncode == 2, proc.stderr
+    assert f"port {port} on 127.0.0.1 is in use" in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+
+
+def test_free_port_and_unknown_host_checks():
+    import socket
+
+    from twin.commands.serve import check_port
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    check_port("127.0.0.1", free)  # closed again: free
+    check_port("127.0.0.1", 0)
+    with pytest.raises(ConfigError, match=r"--host no-such-host\.invalid"):
+        check_port("no-such-host.invalid", 8080)

@@ -525,3 +525,12 @@ def test_fast_timestamp_columns_are_exact(times):
     except (OverflowError, pa.ArrowInvalid):  # beyond Arrow's range in UTC: not a time we store
         return
     assert ts_array(times).equals(expected)
+
+
+def test_threads_setting(tmp_path):
+    """The ingest worker opens its Store with one DuckDB thread."""
+    store = Store(tmp_path / "t.duckdb", threads=1)
+    try:
+        assert store.cursor().execute("SELECT current_setting('threads')").fetchone() == (1,)
+    finally:
+        store.close()

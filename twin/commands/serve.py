@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import ipaddress
 import itertools
@@ -236,6 +237,45 @@ def is_loopback(host: str) -> bool:
     return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
+def check_port(host: str, port: int) -> None:
+    """Make sure the server will be able to listen on ``host:port``.
+
+    Checked before anything is built, so that a port taken by another server is one line
+    naming it, not a traceback from the web server seconds later.
+
+    Parameters
+    ----------
+    host : str
+        The address to listen on.
+    port : int
+        The TCP port (0: any free one, not checked).
+
+    Raises
+    ------
+    ConfigError
+        When the port is in use or the address is not one of this machine.
+    """
+    if port == 0:
+        return
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as err:
+        raise ConfigError(f"--host {host}: {err.strerror or err}") from err
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        # the web server reuses addresses too: a port in TIME_WAIT is free for it
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise ConfigError(
+                    f"port {port} on {host} is in use (another twin serve?); "
+                    "choose another one with --port N"
+                ) from err
+            raise ConfigError(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
+
+
 def _serve(cfg: Any, args: argparse.Namespace, options: list[str], build: Callable[[], Any]) -> int:
     """Serve the page at once and the scene that ``build`` makes (on a thread) behind it.
 
@@ -253,6 +293,8 @@ def _serve(cfg: Any, args: argparse.Namespace, options: list[str], build: Callab
             logging.getLogger(name).setLevel(logging.WARNING)
     lang = args.lang or cfg.language or DEFAULT_LANGUAGE
     lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+    known, _ = _trame_parser().parse_known_args(options)
+    check_port(known.host, int(known.port))
     server = get_server(f"twin-serve-{next(_servers)}", client_type="vue3")  # a new one
     enable_page_modules(server)
     loading_page(server, title=cfg.title_in(lang), message=t("app.loading", lang), lang=lang)

@@ -443,7 +443,7 @@ def _worker_main(
             outbox.send(obj)
 
     try:
-        store = Store(path)
+        store = Store(path, threads=1)
     except Exception as err:
         send(("error", f"{type(err).__name__}: {err}"))
         return

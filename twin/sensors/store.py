@@ -49,6 +49,10 @@ class Store:
         ``":memory:"`` for a database in memory.
     read_only : bool
         Open without writing; fails when another process holds the file.
+    threads : int, optional
+        DuckDB worker threads of this database (default: one per core). The ingest's worker
+        process uses 1: its batches are too small to gain from parallel inserts, and on a
+        busy machine the extra threads only compete with the receiver and the broker.
 
     Raises
     ------
@@ -64,13 +68,16 @@ class Store:
     >>> store.close()
     """
 
-    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: str | Path, *, read_only: bool = False, threads: int | None = None
+    ) -> None:
         self.path = str(path)
         self.read_only = read_only
         if read_only and self.path != ":memory:" and not Path(self.path).exists():
             raise StoreError(f"{self.path}: sensor database not found")
         try:
-            self._con = duckdb.connect(self.path, read_only=read_only)
+            config = {"threads": int(threads)} if threads else {}
+            self._con = duckdb.connect(self.path, read_only=read_only, config=config)
         except duckdb.Error as err:
             raise StoreError(_open_error(self.path, err)) from err
         self._local = threading.local()
