@@ -147,3 +147,33 @@ def test_feeds_can_start_after_the_first_frame(city):
         assert tw.wait_ready(120) and tw.history_ready
         lo, hi = tw.time_range()
         assert (hi - lo) >= timedelta(minutes=50)
+
+
+def test_no_x_warning_on_a_machine_without_display(tmp_path):
+    """Without DISPLAY the off-screen plotter renders with EGL at once: no "bad X server
+    connection" warning from VTK trying X first (what `make demo` printed on a server)."""
+    import ctypes.util
+    import os
+    import subprocess
+    import sys
+
+    if not sys.platform.startswith("linux") or ctypes.util.find_library("EGL") is None:
+        pytest.skip("needs Linux with libEGL (otherwise VTK's own order is kept)")
+    code = (
+        "import pyvista as pv\n"
+        "from twin.scene.render import prefer_egl_without_display\n"
+        "assert prefer_egl_without_display()\n"
+        "pl = pv.Plotter(off_screen=True, window_size=(64, 48))\n"
+        "pl.add_mesh(pv.Sphere(), color='red')\n"
+        "img = pl.screenshot(return_img=True)\n"
+        "print(type(pl.ren_win).__name__, int(img[..., 0].max()))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.pop("VTK_DEFAULT_OPENGL_WINDOW", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "bad X server" not in proc.stderr and "WARN" not in proc.stderr, proc.stderr
+    name, red = proc.stdout.split()
+    assert name == "vtkEGLRenderWindow" and int(red) > 200

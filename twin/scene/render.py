@@ -7,8 +7,11 @@ parks, streets: flat triangulated polygons) and one for all sensor glyphs.
 
 from __future__ import annotations
 
+import ctypes.util
 import functools
 import logging
+import os
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -271,6 +274,34 @@ def add_glyphs(pl: pv.Plotter, glyphs: pv.PolyData) -> pv.Actor:
     return actor
 
 
+@functools.cache
+def prefer_egl_without_display() -> bool:
+    """Let VTK render with EGL straight away on a Linux machine without a display.
+
+    VTK tries an X window first and, on a server or kiosk box without ``DISPLAY``, prints a
+    "bad X server connection" warning before falling back to EGL. When no display is set,
+    no window class was chosen (``VTK_DEFAULT_OPENGL_WINDOW``) and libEGL is installed, this
+    chooses EGL, so the fallback (and its warning) does not happen. Anything else is left to
+    VTK's own order.
+
+    Returns
+    -------
+    bool
+        Whether EGL was chosen.
+    """
+    env = os.environ
+    if (
+        not sys.platform.startswith("linux")
+        or env.get("DISPLAY")
+        or env.get("WAYLAND_DISPLAY")
+        or "VTK_DEFAULT_OPENGL_WINDOW" in env
+        or ctypes.util.find_library("EGL") is None
+    ):
+        return False
+    env["VTK_DEFAULT_OPENGL_WINDOW"] = "vtkEGLRenderWindow"
+    return True
+
+
 def make_plotter(
     twin: object,
     *,
@@ -306,6 +337,8 @@ def make_plotter(
         With the actors ``buildings`` (or ``buildings-<i>``), ``context-<layer>`` and
         ``sensors``.
     """
+    if off_screen:
+        prefer_egl_without_display()
     pl = pv.Plotter(off_screen=off_screen, window_size=list(window_size), **kwargs)
     if multi_samples is not None:
         # pyvista 0.49's Plotter takes no multi_samples; the render window does.
