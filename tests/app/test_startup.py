@@ -101,3 +101,17 @@ def test_mesh_cache_round_trip(tmp_path):
     entry.write_bytes(b"broken")  # a damaged entry is rebuilt, not fatal
     _, rebuilt = demo_city(buildings=200, seed=0, folder=tmp_path)
     assert rebuilt.n_cells == mesh.n_cells
+
+
+def test_image_published_and_views_watched_read_trame_vtk_tracking():
+    """What the start-up sequence waits for: a browser watching a view, then a sent image."""
+    from types import SimpleNamespace as Link
+
+    from twin.app.startup import image_published, views_watched
+
+    for protocol in (None, Link(linkProtocols=[]), Link(linkProtocols=[Link(tracking_views={})])):
+        assert not views_watched(protocol) and not image_published(protocol)
+    watching = Link(linkProtocols=[Link(), Link(tracking_views={"v1": {"mtime": 0}})])
+    assert views_watched(watching) and not image_published(watching)
+    sent = Link(linkProtocols=[Link(tracking_views={"v1": {"mtime": 17}})])
+    assert views_watched(sent) and image_published(sent)

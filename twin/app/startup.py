@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from twin.errors import SceneError
@@ -69,6 +69,14 @@ def warm_up_render(window: Any) -> None:
     window.SetSize(*size)
 
 
+def _tracked_views(protocol: Any) -> Iterator[dict]:
+    """Yield the views trame-vtk's image delivery tracks, per link (none before a browser)."""
+    for link in getattr(protocol, "linkProtocols", None) or []:
+        views = getattr(link, "tracking_views", None)
+        if views:
+            yield views
+
+
 def image_published(protocol: Any) -> bool:
     """Whether the remote view has sent at least one image to a browser.
 
@@ -82,11 +90,7 @@ def image_published(protocol: Any) -> bool:
     bool
         True once trame-vtk's image delivery recorded a published frame (its ``mtime``).
     """
-    for link in getattr(protocol, "linkProtocols", None) or []:
-        views = getattr(link, "tracking_views", None)
-        if views and any(v.get("mtime", 0) for v in views.values()):
-            return True
-    return False
+    return any(v.get("mtime", 0) for views in _tracked_views(protocol) for v in views.values())
 
 
 def views_watched(protocol: Any) -> bool:
@@ -102,10 +106,7 @@ def views_watched(protocol: Any) -> bool:
     bool
         True once trame-vtk's image delivery tracks at least one view.
     """
-    return any(
-        getattr(link, "tracking_views", None)
-        for link in getattr(protocol, "linkProtocols", None) or []
-    )
+    return any(True for _ in _tracked_views(protocol))
 
 
 def coalesce_renders(protocol: Any, loop: Any) -> Callable[[], None]:
