@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import itertools
 import threading
-import time
 import urllib.request
 
-import pytest
-
 from tests.app.conftest import free_port
+from tests.sensors.conftest import wait_until
 from twin.errors import SceneError
 
 _names = itertools.count()
@@ -48,15 +46,6 @@ def _answers(url: str) -> bool:
             return r.status == 200
     except OSError:
         return False
-
-
-def _poll(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    pytest.fail(f"{what} within {timeout} s")
 
 
 def _boot(monkeypatch, build, attach=App):
@@ -98,7 +87,7 @@ def test_page_answers_while_the_scene_is_built(monkeypatch):
         return Scene()
 
     boot, server, url, thread, outcome = _boot(monkeypatch, build)
-    _poll(lambda: _answers(url), 60, "the page did not answer while the scene was built")
+    wait_until(lambda: _answers(url), 60, "the page did not answer while the scene was built")
     template = server.state.trame__template_main
     assert 'data-testid="loading"' in template and "Testzwilling" in template
     # the page's modules are there before any app exists: a browser loads them at once
@@ -106,7 +95,7 @@ def test_page_answers_while_the_scene_is_built(monkeypatch):
     assert "vuetify" in scripts and "vtk" in scripts, scripts
     assert boot.app is None  # still building
     release.set()
-    _poll(lambda: boot.app is not None and boot.app.begun_on is not None, 30, "no app attached")
+    wait_until(lambda: boot.app is not None and boot.app.begun_on, 30, "no app attached")
     assert isinstance(boot.app.scene, Scene) and not boot.app.scene.closed
     assert boot.app.begun_on is thread  # attached on the server's loop, not the build thread
     _stop(boot, thread)
@@ -140,7 +129,7 @@ def test_a_scene_built_after_the_server_stopped_is_closed(monkeypatch):
         return scenes[-1]
 
     boot, _server, url, thread, outcome = _boot(monkeypatch, build)
-    _poll(lambda: _answers(url), 60, "the page did not answer")
+    wait_until(lambda: _answers(url), 60, "the page did not answer")
     asyncio.run_coroutine_threadsafe(boot.server.stop(), boot.loop).result(30)
     release.set()  # the build finishes after the server stopped: nobody attaches it
     thread.join(60)

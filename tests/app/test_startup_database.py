@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.app.conftest import free_port
+from tests.sensors.conftest import wait_until
 from twin.errors import StoreError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -64,15 +65,6 @@ def locked_db(tmp_path):
     locker.release()
 
 
-def _poll(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    pytest.fail(f"{what} within {timeout} s")
-
-
 def test_outage_classification(tmp_path):
     from twin.scene.outage import is_outage
     from twin.sensors.store import Store
@@ -109,17 +101,17 @@ def test_services_wait_for_a_locked_database(locked_db, caplog):
         warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
         assert len(warnings) == 1 and str(db) in warnings[0].getMessage()
         # still locked a while later: retried quietly (DEBUG), no second warning
-        _poll(lambda: services.retry.attempts >= 2, 10, "no retry")
+        wait_until(lambda: services.retry.attempts >= 2, 10, "no retry")
         assert not services.database_open
         assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
 
         locker.release()
-        _poll(lambda: services.database_open, 15, "the freed database was not opened")
-        _poll(lambda: opened == [True], 5, "on_open callbacks did not run")
+        wait_until(lambda: services.database_open, 15, "the freed database was not opened")
+        wait_until(lambda: opened == [True], 5, "on_open callbacks did not run")
         assert services.status()["database"] is True
         # the simulator asked for at start-up runs now and its readings reach the store
         assert services.simulator is not None
-        _poll(lambda: len(services.store.latest()) > 0, 30, "no readings were stored")
+        wait_until(lambda: len(services.store.latest()) > 0, 30, "no readings were stored")
     finally:
         services.close()
 
@@ -140,14 +132,14 @@ def test_twin_recolours_when_the_database_opens(locked_db):
             twin.refresh()
         before = twin.painter.group_rgba.copy()
         locker.release()
-        _poll(lambda: twin.database_open, 15, "the database was not opened")
+        wait_until(lambda: twin.database_open, 15, "the database was not opened")
         assert twin.wait_ready(60)
 
         def coloured() -> bool:
             twin.refresh()
             return bool((twin.painter.group_rgba != before).any())
 
-        _poll(coloured, 30, "no building took a colour from the readings")
+        wait_until(coloured, 30, "no building took a colour from the readings")
 
 
 def test_not_a_database_is_a_user_error(tmp_path, capsys, monkeypatch):
@@ -207,7 +199,7 @@ def test_browser_banner_until_the_database_opens(locked_db, tmp_path, browser):
             except OSError:
                 return False
 
-        _poll(answers, 120, "the server did not answer although only the database is down")
+        wait_until(answers, 120, "the server did not answer although only the database is down")
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         page = context.new_page()
         page.goto(url)
@@ -253,7 +245,7 @@ def test_database_folder_that_cannot_be_created_yet(tmp_path):
         with pytest.raises(StoreError, match="cannot create"):
             services.store.devices()
         blocker.unlink()  # the share appears
-        _poll(lambda: services.database_open, 15, "the database was not created")
+        wait_until(lambda: services.database_open, 15, "the database was not created")
         assert (blocker / "twin.duckdb").is_file()
         assert services.writer is not None and len(services.store.devices()) > 0
     finally:
