@@ -197,11 +197,7 @@ class Writer:
         """
         if self._thread is not None:
             return None
-        while True:
-            batch = self._take(block=False)
-            if batch is None:
-                break
-            self._process(batch)
+        self._commit_due()
         with self._cond:
             if not self._pending:
                 return None
@@ -233,17 +229,10 @@ class Writer:
             target = self._submitted
             self._flush_target = max(self._flush_target, target)
             self._cond.notify_all()
-            if self._thread is None:
-                self._cond.release()
-                try:
-                    while self._processed < target:
-                        batch = self._take(block=False)
-                        if batch is None:
-                            break
-                        self._process(batch)
-                finally:
-                    self._cond.acquire()
-                return self._processed >= target
+        if self._thread is None:  # everything up to the flush target is due now
+            self._commit_due()
+            return self._processed >= target
+        with self._cond:
             while self._processed < target:
                 if not self._thread.is_alive():
                     return False
@@ -317,6 +306,11 @@ class Writer:
             self._pending_rows -= rows
             self._cond.notify_all()  # producers waiting on max_queue
             return batch
+
+    def _commit_due(self) -> None:
+        """Commit, on the calling thread, every batch that is due (``thread=False``)."""
+        while (batch := self._take(block=False)) is not None:
+            self._process(batch)
 
     def _run(self) -> None:
         while True:
