@@ -64,6 +64,7 @@ from twin.sensors.mqtt import (
     shared_topic,
     validate_topic_filter,
 )
+from twin.sensors.paho_lean import LeanMessage
 from twin.sensors.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -265,6 +266,10 @@ class Ingest:
         self.client.on_connect_fail = self._on_connect_fail
         self.client.on_subscribe = self._on_subscribe
         self.client.on_message = self._on_message
+        #: The pipeline's batch hand-over (None: one message at a time).
+        self._submit_raw_many = getattr(self.writer, "submit_raw_many", None)
+        if self._submit_raw_many is not None and hasattr(self.client, "on_messages"):
+            self.client.on_messages = self._on_messages
         self._lock = threading.Lock()
         self._generation = 0
         self._connected = threading.Event()
@@ -477,6 +482,46 @@ class Ingest:
                 self._hand_over_raw(topic, payload, token)
                 return
             self._share -= 1.0
+        self._decode_here(topic, payload, token)
+
+    def _on_messages(self, client, userdata, msgs: list[LeanMessage]) -> None:
+        """Hand the lean messages of one socket read to the pipeline at once (batch path).
+
+        Does what :meth:`_on_message` does for each message, with one
+        :meth:`~twin.sensors.pipeline.ProcessWriter.submit_raw_many` call (one lock round, one
+        clock read) for the raw ones. A message that does not go over raw (a dead letter for
+        a topic that is not UTF-8, or one of the ``receiver_decodes`` share) first sends the
+        raw ones before it, so the worker sees, and the broker gets acks in, arrival order.
+        """
+        if not self._accepting:
+            return  # not acknowledged: the broker delivers them again next session
+        self.counters["messages"] += len(msgs)
+        generation = self._generation
+        step = self.receiver_decodes
+        items: list[tuple[str, bytes, AckToken | None]] = []
+        for msg in msgs:
+            token = AckToken(self, msg.mid, msg.qos, generation) if msg.qos > 0 else None
+            try:
+                topic = msg._topic.decode("utf-8")
+            except UnicodeDecodeError:
+                items = self._hand_over_raw_many(items)
+                topic = msg._topic.decode("utf-8", "replace")
+                self._dead(topic, msg.payload, "topic is not valid UTF-8", datetime.now(UTC),
+                           token)  # fmt: skip
+                continue
+            if step:
+                self._share += step
+                if self._share >= 1.0:
+                    self._share -= 1.0
+                    items = self._hand_over_raw_many(items)
+                    self._decode_here(topic, msg.payload, token)
+                    continue
+            items.append((topic, msg.payload, token))
+        if items:
+            self._hand_over_raw_many(items)
+
+    def _decode_here(self, topic: str, payload: bytes, token: Any) -> None:
+        """Decode in this process and hand over the message (or its dead letter)."""
         received = datetime.now(UTC)
         try:
             message = decode(
@@ -511,6 +556,20 @@ class Ingest:
         except Exception as err:  # the worker died or the pipeline is closed
             self.counters["not_submitted"] += 1
             log.warning("ingest: not stored (the broker will deliver it again): %s", err)
+
+    def _hand_over_raw_many(self, items: list[tuple[str, bytes, Any]]) -> list:
+        """Give a batch of raw messages to the pipeline; returns a new empty list."""
+        if items:
+            try:
+                self._submit_raw_many(items, time.time())
+            except Exception as err:  # the worker died or the pipeline is closed
+                self.counters["not_submitted"] += len(items)
+                log.warning(
+                    "ingest: %d not stored (the broker will deliver them again): %s",
+                    len(items),
+                    err,
+                )
+        return []
 
     # --- acknowledgements (Writer thread) ---------------------------------------------------
 

@@ -48,7 +48,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -176,6 +176,52 @@ class ProcessWriter:
         """
         self._put((_RAW, topic, payload, received, None), token)
 
+    def submit_raw_many(
+        self, items: Sequence[tuple[str, bytes, Any]], received: float | None = None
+    ) -> None:
+        """Hand over several messages at once: one lock round and one clock read for all.
+
+        The receiver's batch path (:class:`~twin.sensors.ingest.Ingest` on a
+        :class:`~twin.sensors.paho_lean.LeanClient`) gives the messages of one socket read
+        here. Each message's ``token`` comes back through ``on_commit`` as with
+        :meth:`submit_raw`, in this order.
+
+        Parameters
+        ----------
+        items : sequence of (topic, payload, token)
+            The messages in arrival order.
+        received : float, optional
+            When they arrived, in seconds since the epoch (now when None).
+
+        Raises
+        ------
+        StoreError
+            When the writer is closed or the worker died; then none of them was taken.
+
+        Notes
+        -----
+        Back-pressure as for :meth:`submit_raw`: this blocks while ``max_pending`` messages
+        wait for their commit, then takes the whole batch, so the bound can be exceeded by
+        one batch (a few hundred messages).
+        """
+        if not items:
+            return
+        if received is None:
+            received = time.time()
+        with self._cond:
+            self._wait_room()
+            seq = self._seq
+            tokens = self._tokens
+            buffer = self._buffer
+            for topic, payload, token in items:
+                seq += 1
+                tokens[seq] = token
+                buffer.append((seq, _RAW, topic, payload, received, None))
+            self._seq = seq
+            ship = len(buffer) >= self.ship_max
+        if ship:
+            self._ship()
+
     def submit(self, message: Any, token: Any = None) -> None:
         """Hand over an already decoded :class:`~twin.sensors.model.Message`.
 
@@ -189,18 +235,22 @@ class ProcessWriter:
 
     def _put(self, item: tuple, token: Any) -> None:
         with self._cond:
-            while len(self._tokens) >= self.max_pending and not self._closing and not self._dead:
-                self._cond.wait(0.1)
-            if self._dead:
-                raise StoreError(f"{self.path}: the ingest worker died: {self._dead}")
-            if self._closing:
-                raise StoreError(f"{self.path}: the writer is closed")
+            self._wait_room()
             self._seq += 1
             self._tokens[self._seq] = token
             self._buffer.append((self._seq, *item))
             ship = len(self._buffer) >= self.ship_max
         if ship:
             self._ship()
+
+    def _wait_room(self) -> None:
+        """Block while ``max_pending`` messages await their commit (hold ``_cond``)."""
+        while len(self._tokens) >= self.max_pending and not self._closing and not self._dead:
+            self._cond.wait(0.1)
+        if self._dead:
+            raise StoreError(f"{self.path}: the ingest worker died: {self._dead}")
+        if self._closing:
+            raise StoreError(f"{self.path}: the writer is closed")
 
     def _ship(self) -> None:
         with self._send_lock:
