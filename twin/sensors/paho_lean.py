@@ -151,7 +151,7 @@ class LeanClient(paho.Client):
         return buf[pos:end]
 
     def _buffered(self) -> int:
-        return len(self._rbuf) - self._rpos
+        return max(len(self._rbuf) - self._rpos, 0)  # _rpos may point past a short read
 
     def _fill(self) -> paho.MQTTErrorCode | None:
         """Read the socket into the empty buffer; None on success, else ``loop_read``'s rc.
