@@ -17,6 +17,7 @@ from twin.sensors.decode.common import MAX_PAYLOAD, clean_text, load_json
 from twin.sensors.decode.detect import FORMATS, detect_format
 from twin.sensors.decode.generic import decode_generic
 from twin.sensors.decode.ttn import decode_ttn
+from twin.sensors.decode.ttn_fast import decode_ttn_up
 from twin.sensors.decode.values import flatten, infer_unit, parse_unit_string
 from twin.sensors.model import Message
 from twin.sensors.registry import Registry
@@ -120,6 +121,10 @@ def _decode(
         received_at = datetime.now(UTC)
     elif received_at.tzinfo is None:
         received_at = received_at.replace(tzinfo=UTC)
+    if fmt == "auto" or fmt == "ttn":
+        message = decode_ttn_up(topic, payload, registry, received_at)
+        if message is not None:  # the usual TTN uplink, parsed field by field
+            return message
     body = load_json(payload)
     if fmt == "auto":
         fmt = detect_format(topic, body, registry)

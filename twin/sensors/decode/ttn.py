@@ -28,8 +28,8 @@ from twin.sensors.decode.common import (
     payload_readings,
     resolve_device,
 )
-from twin.sensors.model import Message
-from twin.sensors.registry import Registry
+from twin.sensors.model import Message, Reading
+from twin.sensors.registry import Device, Registry
 
 TOPIC = re.compile(r"^v3/(?P<app>[^/]+)/devices/(?P<dev>[^/]+)/(?P<event>.+)$")
 
@@ -147,27 +147,11 @@ def decode_ttn(
             raw = binascii.a2b_base64(frm, strict_mode=True)  # stricter than b64()
         except (binascii.Error, TypeError, ValueError):
             raw = b64(frm, where + "frm_payload")  # accepts or words the error
-    decoded = up.get("decoded_payload")
-    if type(decoded) is dict and (device is None or not device.quantities):
-        readings, info = flatten(decoded), {}
-    else:
-        readings, info = payload_readings(decoded, raw, device, where + "decoded_payload")
+    readings, location, data = uplink_contents(
+        up.get("decoded_payload"), raw, frm, device, up.get("locations"), match, device_id
+    )
     rssi, snr, gateways = best_signal(up.get("rx_metadata"), "rssi", "snr", where + "rx_metadata")
     time = _uplink_time(up, top_time, received_at)
-    location = None
-    locations = up.get("locations")
-    if isinstance(locations, dict):
-        for key in ("frm-payload", "user"):
-            location = location_of(locations.get(key))
-            if location:
-                break
-    if location is None and readings:
-        location = location_from_readings(readings)
-    data = dict(info) if info else {}
-    if raw is not None:
-        data["frm_payload"] = frm
-    if match and match.group("dev") != device_id:
-        data["topic_device_id"] = match.group("dev")
     return Message(
         topic=topic,
         format="ttn",
@@ -187,6 +171,58 @@ def decode_ttn(
         location=location,
         data=data,
     )
+
+
+def uplink_contents(
+    decoded: Any,
+    raw: bytes | None,
+    frm: str | None,
+    device: Device | None,
+    locations: Any,
+    match: re.Match[str] | None,
+    device_id: str,
+) -> tuple[list[Reading], tuple[float, float, float | None] | None, dict[str, Any]]:
+    """Return the readings, position and extra data of an uplink (shared with ``ttn_fast``).
+
+    Parameters
+    ----------
+    decoded : object or None
+        ``uplink_message.decoded_payload``.
+    raw, frm : bytes or None, str or None
+        ``frm_payload`` decoded and as sent (None when absent).
+    device : Device or None
+        The registry entry.
+    locations : object or None
+        ``uplink_message.locations``.
+    match : re.Match or None
+        The topic's match of :data:`TOPIC`.
+    device_id : str
+        The network's device id (compared with the topic's).
+
+    Returns
+    -------
+    readings : list of Reading
+    location : tuple or None
+    data : dict
+    """
+    if type(decoded) is dict and (device is None or not device.quantities):
+        readings, info = flatten(decoded), {}
+    else:
+        readings, info = payload_readings(decoded, raw, device, "uplink_message.decoded_payload")
+    location = None
+    if isinstance(locations, dict):
+        for key in ("frm-payload", "user"):
+            location = location_of(locations.get(key))
+            if location:
+                break
+    if location is None and readings:
+        location = location_from_readings(readings)
+    data = dict(info) if info else {}
+    if raw is not None:
+        data["frm_payload"] = frm
+    if match and match.group("dev") != device_id:
+        data["topic_device_id"] = match.group("dev")
+    return readings, location, data
 
 
 def _dedup_id(corr: Any) -> str | None:
