@@ -61,7 +61,8 @@ class _Body(msgspec.Struct):
     uplink_message: _Up | None = None
 
 
-_DECODER = msgspec.json.Decoder(_Body)
+#: msgspec decoder of a TTN v3 uplink body into the fields twin keeps (the rest is skipped).
+FIELDS = msgspec.json.Decoder(_Body)
 _UP_TOPIC = re.compile(r"^v3/[^/]+/devices/(?P<dev>[^/]+)/up$")
 
 
@@ -91,7 +92,7 @@ def decode_ttn_up(
     if match is None or len(payload) > MAX_PAYLOAD or b"\\u" in payload:
         return None  # escapes may hide lone surrogates, which the full path replaces
     try:
-        return _uplink(topic, match, _DECODER.decode(payload), registry, received_at)
+        return _uplink(topic, match, FIELDS.decode(payload), registry, received_at)
     except Exception:  # any surprise: the full path decides and words the error
         return None
 
@@ -161,4 +162,4 @@ def _uplink(
     )
 
 
-__all__ = ["decode_ttn_up"]
+__all__ = ["FIELDS", "decode_ttn_up"]
