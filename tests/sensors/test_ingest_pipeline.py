@@ -301,3 +301,40 @@ def test_batch_path_dead_letters_a_topic_that_is_not_utf8(mosquitto, tmp_path):
     finally:
         store.close()
     assert topic == bad_topic.decode("utf-8", "replace") and "not valid UTF-8" in error
+
+
+def test_submit_raw_many_blocks_at_max_pending_until_a_commit(tmp_path):
+    """Back-pressure on the batch path: the network thread waits for the worker's commits."""
+    import threading
+    import time
+
+    msgs = list(Simulator(seed=37).stream(T0, rate=10.0, count=30, chunk=256))
+    items = [(m.topic, m.payload, i) for i, m in enumerate(msgs)]
+    committed: list[int] = []
+    writer = ProcessWriter(tmp_path / "pending.duckdb", max_delay=600.0, max_rows=10**6,
+                           max_pending=10, on_commit=committed.extend)  # fmt: skip
+    done = threading.Event()
+
+    def network_thread() -> None:
+        for at in range(0, 30, 6):  # five socket reads of six messages
+            writer.submit_raw_many(items[at : at + 6], time.time())
+        done.set()
+
+    try:
+        thread = threading.Thread(target=network_thread, daemon=True)
+        thread.start()
+        # 12 pending (two batches: the bound is checked before each), nothing committed
+        wait_until(lambda: writer.stats()["received"] == 12, 30, "two batches handed over")
+        assert not done.wait(1.0)  # blocked on the third batch: the worker holds 12
+        assert writer.stats()["queued"] == 12 and not committed
+        assert writer.flush(30)  # a commit frees room for two more batches
+        wait_until(lambda: writer.stats()["received"] == 24, 30, "two more batches")
+        assert not done.wait(0.5) and writer.stats()["queued"] == 12
+        assert committed == list(range(12))
+        assert writer.flush(30)
+        assert done.wait(30)
+        assert writer.flush(30)
+        thread.join(5)
+    finally:
+        writer.close()
+    assert committed == list(range(30))  # every token once, in order
