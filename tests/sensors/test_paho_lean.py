@@ -5,6 +5,11 @@ socket in 64 KiB chunks. These tests subscribe a LeanClient and a stock paho Cli
 same broker, publish a mix that exercises every branch (QoS 0 and 1, MQTT 5 properties,
 retained messages, empty and 300 KB payloads, UTF-8 topics, thousands of small messages that
 share socket reads) and require both to see exactly the same messages.
+
+The scan (complete lean PUBLISHes taken straight out of the read buffer) is also compared with
+paho's reader byte for byte: both clients read the same packet streams from a socket pair, cut
+at random places (hypothesis), at every single place, into single bytes, with a 4-byte
+remaining length and with malformed packets.
 """
 
 from __future__ import annotations
