@@ -35,8 +35,9 @@ pytestmark = pytest.mark.timeout(120)
 class Recorder:
     """Subscribes one client class and records what arrives (acking after recording)."""
 
-    def __init__(self, cls: type, port: int, protocol: int, name: str) -> None:
+    def __init__(self, cls: type, port: int, protocol: int, name: str, batch: bool = False) -> None:
         self.messages: list[tuple] = []
+        self.batches = 0
         self.kinds: list[type] = []
         self.properties: list[object] = []
         self.subscribed = threading.Event()
@@ -44,6 +45,8 @@ class Recorder:
         self.client = cls(paho.CallbackAPIVersion.VERSION2, client_id=name, protocol=protocol,
                           manual_ack=True, **kwargs)  # fmt: skip
         self.client.on_message = self._on_message
+        if batch:
+            self.client.on_messages = self._on_messages
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.on_connect = lambda c, *a: c.subscribe("lean/#", qos=1)
         self.client.connect("127.0.0.1", port)
@@ -58,6 +61,11 @@ class Recorder:
                                hasattr(props, "UserProperty") else None)  # fmt: skip
         if msg.qos:
             client.ack(msg.mid, msg.qos)
+
+    def _on_messages(self, client, userdata, msgs) -> None:
+        self.batches += 1
+        for msg in msgs:
+            self._on_message(client, userdata, msg)
 
     def close(self) -> None:
         self.client.disconnect()
@@ -86,6 +94,7 @@ def test_lean_client_receives_what_paho_receives(mosquitto, protocol):
     assert lean_supported()
     lean = Recorder(LeanClient, mosquitto.port, protocol, f"lean-{protocol}")
     stock = Recorder(paho.Client, mosquitto.port, protocol, f"stock-{protocol}")
+    batch = Recorder(LeanClient, mosquitto.port, protocol, f"batch-{protocol}", batch=True)
     pub = paho.Client(paho.CallbackAPIVersion.VERSION2, protocol=paho.MQTTv5)
     pub.connect("127.0.0.1", mosquitto.port)
     pub.loop_start()
@@ -94,16 +103,20 @@ def test_lean_client_receives_what_paho_receives(mosquitto, protocol):
         infos = [pub.publish(t, p, qos=q, properties=pr) for t, p, q, pr in traffic]
         for info in infos:
             info.wait_for_publish(30)
-        for rec in (lean, stock):
+        for rec in (lean, stock, batch):
             wait_until(lambda r=rec: len(r.messages) >= len(traffic), 60, "all messages")
     finally:
         pub.disconnect()
         pub.loop_stop()
         lean.close()
         stock.close()
+        batch.close()
     expected = [(t, p, q, False) for t, p, q, _ in traffic]
     assert stock.messages == expected
     assert lean.messages == expected
+    assert batch.messages == expected
+    # on_messages took them (messages of one socket read in one call), paho's path the rest
+    assert 0 < batch.batches < len(traffic) and batch.client.scanned_messages > 0
     # The lean path took the messages without properties; the one with properties went
     # through paho's own path and kept them.
     n_props = 1 if protocol == paho.MQTTv5 else 0
