@@ -7,7 +7,7 @@ decodes the body against a schema of only the fields the decoder reads and skips
 without building objects for it (about 3 instead of 7-12 µs per uplink here).
 
 :func:`decode_ttn_up` accepts only the usual shape: an ``up`` topic, every field the decoder
-reads present with its usual JSON type, no ``\u`` escapes, no wrapper object. For
+reads present with its usual JSON type, no escapes (``\``), no wrapper object. For
 anything else it returns None and :func:`twin.sensors.decode.decode` takes the full path
 (:func:`~twin.sensors.decode.ttn.decode_ttn`), which words the errors. Whatever this path
 accepts, it decodes to the same :class:`~twin.sensors.model.Message` as the full path; the
@@ -89,8 +89,10 @@ def decode_ttn_up(
         when the message is not the usual shape (or is malformed).
     """
     match = _UP_TOPIC.match(topic)
-    if match is None or len(payload) > MAX_PAYLOAD or b"\\u" in payload:
-        return None  # escapes may hide lone surrogates, which the full path replaces
+    if match is None or len(payload) > MAX_PAYLOAD or b"\\" in payload:
+        # Escaped text is left to the full path (it replaces lone surrogates). One byte is
+        # searched with memchr (0.2 µs); searching for the two bytes "\\u" took 3 µs.
+        return None
     try:
         return _uplink(topic, match, FIELDS.decode(payload), registry, received_at)
     except Exception:  # any surprise: the full path decides and words the error
