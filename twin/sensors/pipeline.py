@@ -7,10 +7,10 @@ ingest, paho's network loop, decoding and the Writer share one GIL, so their cos
 * the **receiver** (the process that runs :class:`~twin.sensors.ingest.Ingest` and paho) only
   takes each message off the wire and appends ``(topic, payload, received time)`` to a buffer,
   shipped to the worker every few milliseconds as one pickled list;
-* the **worker** process decodes the messages (:func:`twin.sensors.decode.decode`) and hands
-  them to a :class:`~twin.sensors.writer.Writer` on its own
-  :class:`~twin.sensors.store.Store`; after each commit it sends the sequence numbers of the
-  committed messages back;
+* the **worker** process (:mod:`twin.sensors.pipeline_worker`) decodes the messages
+  (:func:`twin.sensors.decode.decode`) and hands them to a
+  :class:`~twin.sensors.writer.Writer` on its own :class:`~twin.sensors.store.Store`; after
+  each commit it sends the sequence numbers of the committed messages back;
 * the receiver's reader thread turns those into the messages' tokens and calls
   ``on_commit(tokens)``: the MQTT acks still go out only after the commit.
 
@@ -39,29 +39,19 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import gc
 import logging
 import multiprocessing
-import os
-import signal
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
-from multiprocessing.connection import Connection
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from twin.errors import StoreError
-from twin.sensors.model import Message
+from twin.sensors.pipeline_worker import DEAD, MESSAGE, RAW, worker_main
 
 log = logging.getLogger(__name__)
-
-#: Item kinds on the pipe.
-_RAW, _DEAD, _MESSAGE = 0, 1, 2
-_PR_SET_PDEATHSIG = 1
 
 
 class ProcessWriter:
@@ -121,7 +111,7 @@ class ProcessWriter:
         child_in, self._to_worker = ctx.Pipe(duplex=False)  # (receiving end, sending end)
         self._from_worker, child_out = ctx.Pipe(duplex=False)
         self._proc = ctx.Process(
-            target=_worker_main,
+            target=worker_main,
             args=(child_in, child_out, self.path, fmt, registry, max_rows, max_delay),
             name="twin-ingest-worker",
             daemon=True,
@@ -174,7 +164,7 @@ class ProcessWriter:
         StoreError
             When the writer is closed or the worker died.
         """
-        self._put((_RAW, topic, payload, received, None), token)
+        self._put((RAW, topic, payload, received, None), token)
 
     def submit_raw_many(
         self, items: Sequence[tuple[str, bytes, Any]], received: float | None = None
@@ -216,7 +206,7 @@ class ProcessWriter:
             for topic, payload, token in items:
                 seq += 1
                 tokens[seq] = token
-                buffer.append((seq, _RAW, topic, payload, received, None))
+                buffer.append((seq, RAW, topic, payload, received, None))
             self._seq = seq
             ship = len(buffer) >= self.ship_max
         if ship:
@@ -227,11 +217,11 @@ class ProcessWriter:
 
         It travels as :meth:`~twin.sensors.model.Message.to_wire`'s tuple (cheap to pickle).
         """
-        self._put((_MESSAGE, message.to_wire(), None, None, None), token)
+        self._put((MESSAGE, message.to_wire(), None, None, None), token)
 
     def submit_dead(self, dead: Any, token: Any = None) -> None:
         """Hand over a :class:`~twin.sensors.model.DeadLetter`."""
-        self._put((_DEAD, dead, None, None, None), token)
+        self._put((DEAD, dead, None, None, None), token)
 
     def _put(self, item: tuple, token: Any) -> None:
         with self._cond:
@@ -450,148 +440,3 @@ class ProcessWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-# --- worker process ---------------------------------------------------------------------------
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when its parent dies (no orphan holds the file)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # pragma: no cover - not Linux/glibc
-        return
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def _worker_main(
-    inbox: Connection,
-    outbox: Connection,
-    path: str,
-    fmt: str,
-    registry: Any,
-    max_rows: int,
-    max_delay: float,
-) -> None:
-    """Entry point of the worker: decode, store, report commits until told to close."""
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the receiver decides when to stop
-    from twin.errors import DecodeError
-    from twin.sensors.decode import decode
-    from twin.sensors.model import DeadLetter
-    from twin.sensors.store import Store
-    from twin.sensors.writer import Writer
-
-    send_lock = threading.Lock()
-
-    def send(obj: tuple) -> None:
-        with send_lock:
-            outbox.send(obj)
-
-    try:
-        store = Store(path, threads=1)
-    except Exception as err:
-        send(("error", f"{type(err).__name__}: {err}"))
-        return
-    writer = Writer(
-        store,
-        max_rows=max_rows,
-        max_delay=max_delay,
-        on_commit=lambda seqs: send(("commit", seqs)),
-        thread=False,  # decode and commit take turns: no second thread competing for the GIL
-    )
-    decode_errors = 0
-
-    def stats() -> dict[str, Any]:
-        out = writer.stats()
-        out["decode_errors"] = decode_errors
-        return out
-
-    send(("ready",))
-    # Decoding allocates dozens of containers per message and keeps thousands alive until
-    # their batch commits; with CPython's default thresholds the cyclic collector then took
-    # about a tenth of the worker's CPU, scanning objects that hold no cycles. Collect rarely,
-    # and never scan what start-up created.
-    gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
-    last_stats = time.monotonic()
-    try:
-        while True:
-            due = writer.pump()
-            if not inbox.poll(0.5 if due is None else min(due, 0.5)):
-                now = time.monotonic()
-                if now - last_stats >= 0.5:
-                    send(("stats", stats()))
-                    last_stats = now
-                continue
-            msg = inbox.recv()
-            kind = msg[0]
-            if kind == "batch":
-                decode_errors += _decode_into(writer, msg[1], fmt, registry, decode, DecodeError,
-                                              DeadLetter)  # fmt: skip
-                now = time.monotonic()
-                if now - last_stats > 0.5:
-                    send(("stats", stats()))
-                    last_stats = now
-            elif kind == "flush":
-                ok = writer.flush(msg[2])
-                send(("flushed", msg[1], ok, stats()))
-            elif kind == "retain":
-                try:
-                    deleted = store.retain(timedelta(seconds=msg[2]))
-                except Exception as err:  # reported to the caller; the ingest goes on
-                    send(("retained", msg[1], False, str(err)))
-                else:
-                    send(("retained", msg[1], True, deleted))
-            elif kind == "close":
-                break
-    except EOFError:
-        log.warning("ingest worker: the receiver went away; committing what arrived")
-    finally:
-        writer.close()
-        final = stats()
-        store.close()
-        with contextlib.suppress(OSError, ValueError):
-            send(("closed", final))
-
-
-def _decode_into(
-    writer: Any,
-    items: Iterable[tuple],
-    fmt: str,
-    registry: Any,
-    decode: Callable[..., Any],
-    decode_error: type[Exception],
-    dead_letter: Callable[..., Any],
-) -> int:
-    """Decode one shipment into the writer; returns how many became dead letters."""
-    errors = 0
-    fromts = datetime.fromtimestamp
-    out: list[tuple[Any, int]] = []
-    for seq, kind, a, payload, received, _ in items:
-        if kind == _MESSAGE:
-            out.append((Message.from_wire(a), seq))
-            continue
-        if kind == _DEAD:
-            out.append((a, seq))
-            continue
-        received_at = fromts(received, UTC)
-        try:
-            message = decode(a, payload, fmt=fmt, registry=registry, received_at=received_at)
-        except decode_error as err:
-            errors += 1
-            out.append((dead_letter(a, payload, str(err), received_at), seq))
-            continue
-        except Exception as err:  # a decoder bug must not stop the ingest
-            log.exception("ingest worker: decoder failed on %s", a)
-            errors += 1
-            error = f"internal error: {type(err).__name__}: {err}"
-            out.append((dead_letter(a, payload, error, received_at), seq))
-            continue
-        out.append((message, seq))
-    writer.submit_many(out)
-    return errors
