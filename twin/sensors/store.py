@@ -93,7 +93,8 @@ class Store:
             # and a checkpoint cost up to 30 µs per stored uplink after 500,000 of them.
             # Appended row groups stay as written (one per checkpoint, 30,000+ rows);
             # row groups that retention empties are still dropped.
-            self._con.execute("SET max_vacuum_tasks = 0")
+            with contextlib.suppress(duckdb.CatalogException):  # a DuckDB without the setting
+                self._con.execute("SET max_vacuum_tasks = 0")
             try:
                 migrate(self._con, path=self.path)
             except duckdb.Error as err:
