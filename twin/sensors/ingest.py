@@ -35,7 +35,7 @@ this one only receives (paho with :class:`~twin.sensors.paho_lean.LeanClient`'s 
 path) and a :class:`~twin.sensors.pipeline.ProcessWriter` worker decodes and commits; on the
 2-core development machine that sustains more than 15,000 uplinks/s with the broker and the
 publishers on the same cores. Given a Store or a Writer (the UI, which also reads the file),
-everything runs in this process and one core bounds it (about 9,000/s there).
+everything runs in this process and one core bounds it (about 10,000/s there).
 ``bench/bench_ingest.py`` measures both against a bare paho client.
 """
 
